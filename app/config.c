@@ -1,0 +1,382 @@
+/*
+ * Configuration loader: libconfig syntax, every key checked against a known
+ * set, with type and range, and every error reported as FILE:LINE naming the
+ * key, the way nginx -t does. Nothing here keeps a token in clear text.
+ */
+#include "config.h"
+
+#include <libconfig.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+
+struct loader {
+	const char *file;
+	char *err;
+	size_t errlen;
+};
+
+static int fail_at(struct loader *ld, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail_at(struct loader *ld, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file, line > 0 ? line : 1);
+
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int line_of(const config_setting_t *s)
+{
+	return (int)config_setting_source_line(s);
+}
+
+static bool is_one_of(const char *name, const char *const *names)
+{
+	for (; *names; names++)
+		if (!strcmp(name, *names))
+			return true;
+	return false;
+}
+
+/* Unknown keys are errors: a misspelt key silently ignored is a bug in production. */
+static int check_known_keys(struct loader *ld, const config_setting_t *group, const char *prefix,
+			    const char *const *known)
+{
+	int count = config_setting_length(group);
+
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+
+		if (!is_one_of(name, known))
+			return prefix ? fail_at(ld, line_of(s), "unknown key '%s.%s'", prefix, name)
+				      : fail_at(ld, line_of(s), "unknown key '%s'", name);
+	}
+	return 0;
+}
+
+/* The group at root.name, NULL when absent (all defaults), or an error when not a group. */
+static int get_group(struct loader *ld, const config_setting_t *root, const char *name,
+		     config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(root, name);
+
+	*out = NULL;
+	if (!s)
+		return 0;
+	if (!config_setting_is_group(s))
+		return fail_at(ld, line_of(s), "key '%s' must be a group { ... }", name);
+	*out = s;
+	return 0;
+}
+
+static int get_int(struct loader *ld, const config_setting_t *group, const char *prefix,
+		   const char *name, long long min, long long max, long long *value)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+	long long v;
+
+	if (!s)
+		return 0;
+	int type = config_setting_type(s);
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+		return fail_at(ld, line_of(s), "key '%s.%s' must be an integer between %lld and %lld",
+			       prefix, name, min, max);
+	v = config_setting_get_int64(s);
+	if (v < min || v > max)
+		return fail_at(ld, line_of(s), "key '%s.%s' must be an integer between %lld and %lld, not %lld",
+			       prefix, name, min, max, v);
+	*value = v;
+	return 0;
+}
+
+static int get_uint(struct loader *ld, const config_setting_t *group, const char *prefix,
+		    const char *name, long long min, long long max, unsigned *value)
+{
+	long long v = *value;
+
+	if (get_int(ld, group, prefix, name, min, max, &v))
+		return -1;
+	*value = (unsigned)v;
+	return 0;
+}
+
+static int get_string(struct loader *ld, const config_setting_t *group, const char *prefix,
+		      const char *name, char **value)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail_at(ld, line_of(s), "key '%s.%s' must be a string", prefix, name);
+	char *copy = strdup(config_setting_get_string(s));
+	if (!copy)
+		return fail_at(ld, line_of(s), "out of memory");
+	free(*value);
+	*value = copy;
+	return 0;
+}
+
+/* A string key that must be one of choices; *value becomes its index. */
+static int get_choice(struct loader *ld, const config_setting_t *group, const char *prefix,
+		      const char *name, const char *const *choices, const char *expected, int *value)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+
+	if (!s)
+		return 0;
+	const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	for (int i = 0; v && choices[i]; i++) {
+		if (!strcmp(v, choices[i])) {
+			*value = i;
+			return 0;
+		}
+	}
+	return fail_at(ld, line_of(s), "key '%s.%s' must be %s", prefix, name, expected);
+}
+
+static int load_listen(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "address", "port", NULL };
+	config_setting_t *g;
+	long long port = c->listen_port;
+
+	if (get_group(ld, root, "listen", &g) || (g && check_known_keys(ld, g, "listen", known)))
+		return -1;
+	if (get_string(ld, g, "listen", "address", &c->listen_address) ||
+	    get_int(ld, g, "listen", "port", 1, 65535, &port))
+		return -1;
+	c->listen_port = (int)port;
+	return 0;
+}
+
+static int load_websocket(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "path", "max_message_bytes", NULL };
+	config_setting_t *g;
+	long long max = (long long)c->max_message_bytes;
+
+	if (get_group(ld, root, "websocket", &g) || (g && check_known_keys(ld, g, "websocket", known)))
+		return -1;
+	if (get_string(ld, g, "websocket", "path", &c->ws_path) ||
+	    get_int(ld, g, "websocket", "max_message_bytes", 16, 16 * 1024 * 1024, &max))
+		return -1;
+	if (c->ws_path[0] != '/' || strpbrk(c->ws_path, "?# \t")) {
+		const config_setting_t *s = config_setting_get_member(g, "path");
+		return fail_at(ld, line_of(s), "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
+	}
+	c->max_message_bytes = (size_t)max;
+	return 0;
+}
+
+static int load_auth(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "reject", "origins", NULL };
+	static const char *const modes[] = { "http", "close", NULL };
+	config_setting_t *g, *origins;
+	int reject = (int)c->reject;
+
+	if (get_group(ld, root, "auth", &g) || (g && check_known_keys(ld, g, "auth", known)))
+		return -1;
+	if (get_choice(ld, g, "auth", "reject", modes, "\"http\" or \"close\"", &reject))
+		return -1;
+	c->reject = (enum wsg_reject_mode)reject;
+
+	origins = g ? config_setting_get_member(g, "origins") : NULL;
+	if (!origins)
+		return 0;
+	if (!config_setting_is_array(origins) && !config_setting_is_list(origins))
+		return fail_at(ld, line_of(origins), "key 'auth.origins' must be an array of strings");
+	int count = config_setting_length(origins);
+	c->origins = calloc((size_t)count + 1, sizeof(*c->origins));
+	if (!c->origins)
+		return fail_at(ld, line_of(origins), "out of memory");
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *o = config_setting_get_elem(origins, (unsigned)i);
+		if (config_setting_type(o) != CONFIG_TYPE_STRING || !*config_setting_get_string(o))
+			return fail_at(ld, line_of(origins), "key 'auth.origins' must hold non-empty strings (entry %d)", i + 1);
+		c->origins[i] = strdup(config_setting_get_string(o));
+		if (!c->origins[i])
+			return fail_at(ld, line_of(origins), "out of memory");
+		c->origin_count++;
+	}
+	return 0;
+}
+
+static int load_sessions(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "on_repeat", "max", NULL };
+	static const char *const policies[] = { "reject-new", "replace-old", NULL };
+	config_setting_t *g;
+	int on_repeat = (int)c->on_repeat;
+
+	if (get_group(ld, root, "sessions", &g) || (g && check_known_keys(ld, g, "sessions", known)))
+		return -1;
+	if (get_choice(ld, g, "sessions", "on_repeat", policies, "\"reject-new\" or \"replace-old\"", &on_repeat) ||
+	    get_uint(ld, g, "sessions", "max", 1, 10000000, &c->max_sessions))
+		return -1;
+	c->on_repeat = (enum wsg_repeat_policy)on_repeat;
+	return 0;
+}
+
+static int load_heartbeat(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "interval_ms", "timeout_ms", NULL };
+	config_setting_t *g;
+
+	if (get_group(ld, root, "heartbeat", &g) || (g && check_known_keys(ld, g, "heartbeat", known)))
+		return -1;
+	return get_uint(ld, g, "heartbeat", "interval_ms", 100, 3600000, &c->heartbeat_interval_ms) ||
+			       get_uint(ld, g, "heartbeat", "timeout_ms", 100, 600000, &c->heartbeat_timeout_ms)
+		       ? -1
+		       : 0;
+}
+
+static int load_shutdown(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "grace_ms", NULL };
+	config_setting_t *g;
+
+	if (get_group(ld, root, "shutdown", &g) || (g && check_known_keys(ld, g, "shutdown", known)))
+		return -1;
+	return get_uint(ld, g, "shutdown", "grace_ms", 0, 600000, &c->shutdown_grace_ms);
+}
+
+static int load_token(struct loader *ld, const config_setting_t *entry, int index, struct wsg_token *t)
+{
+	static const char *const known[] = { "token", "user", NULL };
+	const config_setting_t *token, *user;
+	char prefix[32];
+
+	snprintf(prefix, sizeof(prefix), "tokens.[%d]", index);
+	if (!config_setting_is_group(entry))
+		return fail_at(ld, line_of(entry), "key '%s' must be a group { token = \"...\"; user = \"...\"; }", prefix);
+	if (check_known_keys(ld, entry, prefix, known))
+		return -1;
+	token = config_setting_get_member(entry, "token");
+	user = config_setting_get_member(entry, "user");
+	if (!token || config_setting_type(token) != CONFIG_TYPE_STRING || !*config_setting_get_string(token))
+		return fail_at(ld, line_of(token ? token : entry), "key '%s.token' must be a non-empty string", prefix);
+	if (strlen(config_setting_get_string(token)) > 4096)
+		return fail_at(ld, line_of(token), "key '%s.token' must be at most 4096 bytes", prefix);
+	if (!user || config_setting_type(user) != CONFIG_TYPE_STRING ||
+	    !auth_is_valid_id(config_setting_get_string(user), WSG_USER_MAX) || !*config_setting_get_string(user))
+		return fail_at(ld, line_of(user ? user : entry),
+			       "key '%s.user' must be 1 to %d characters of A-Z a-z 0-9 . _ : @ -", prefix, WSG_USER_MAX);
+	auth_token_digest(config_setting_get_string(token), strlen(config_setting_get_string(token)), t->digest);
+	t->user = strdup(config_setting_get_string(user));
+	return t->user ? 0 : fail_at(ld, line_of(user), "out of memory");
+}
+
+static int load_tokens(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	const config_setting_t *list = config_setting_get_member(root, "tokens");
+
+	if (!list)
+		return fail_at(ld, 1, "missing required key 'tokens' (a list of { token = \"...\"; user = \"...\"; })");
+	if (!config_setting_is_list(list) || config_setting_length(list) == 0)
+		return fail_at(ld, line_of(list), "key 'tokens' must be a non-empty list ( { token = \"...\"; user = \"...\"; }, ... )");
+	int count = config_setting_length(list);
+	c->tokens = calloc((size_t)count, sizeof(*c->tokens));
+	if (!c->tokens)
+		return fail_at(ld, line_of(list), "out of memory");
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *entry = config_setting_get_elem(list, (unsigned)i);
+		if (load_token(ld, entry, i, &c->tokens[i]))
+			return -1;
+		c->token_count++;
+		for (int j = 0; j < i; j++)
+			if (!memcmp(c->tokens[j].digest, c->tokens[i].digest, WSG_TOKEN_DIGEST_LEN))
+				return fail_at(ld, line_of(entry), "key 'tokens.[%d].token' repeats the token of entry %d", i, j);
+	}
+	return 0;
+}
+
+static struct wsg_config *config_defaults(const char *path)
+{
+	struct wsg_config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->file = strdup(path);
+	c->listen_address = strdup("127.0.0.1");
+	c->listen_port = 8080;
+	c->ws_path = strdup("/ws");
+	c->max_message_bytes = 65536;
+	c->reject = WSG_REJECT_HTTP;
+	c->on_repeat = WSG_REPEAT_REJECT_NEW;
+	c->max_sessions = 10000;
+	c->heartbeat_interval_ms = 25000;
+	c->heartbeat_timeout_ms = 10000;
+	c->shutdown_grace_ms = 5000;
+	if (!c->file || !c->listen_address || !c->ws_path) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
+{
+	static const char *const known[] = { "listen", "websocket", "auth", "sessions",
+					     "heartbeat", "shutdown", "tokens", NULL };
+	struct loader ld = { path, err, errlen };
+	struct wsg_config *c = NULL;
+	config_t cfg;
+	int rc = -1;
+
+	*out = NULL;
+	config_init(&cfg);
+	if (!config_read_file(&cfg, path)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read the file", path);
+		else
+			fail_at(&ld, config_error_line(&cfg), "%s", config_error_text(&cfg));
+		goto out;
+	}
+	c = config_defaults(path);
+	if (!c) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	const config_setting_t *root = config_root_setting(&cfg);
+	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) ||
+	    load_websocket(&ld, root, c) || load_auth(&ld, root, c) || load_sessions(&ld, root, c) ||
+	    load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) || load_tokens(&ld, root, c))
+		goto out;
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	config_free(c);
+	config_destroy(&cfg);
+	return rc;
+}
+
+void config_free(struct wsg_config *c)
+{
+	if (!c)
+		return;
+	free(c->file);
+	free(c->listen_address);
+	free(c->ws_path);
+	for (size_t i = 0; i < c->origin_count; i++)
+		free(c->origins[i]);
+	free(c->origins);
+	for (size_t i = 0; i < c->token_count; i++)
+		free(c->tokens[i].user);
+	free(c->tokens);
+	free(c);
+}

@@ -1,0 +1,56 @@
+/*
+ * Loads and validates the whole configuration into one struct before any of it
+ * is used, so a broken file never half-applies and a reload can swap the struct
+ * whole. Token secrets are kept only as SHA-256 digests.
+ */
+#ifndef WSGATE_CONFIG_H
+#define WSGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WSG_TOKEN_DIGEST_LEN 32
+#define WSG_USER_MAX 64
+#define WSG_DEVICE_MAX 64
+
+enum wsg_reject_mode { WSG_REJECT_HTTP, WSG_REJECT_CLOSE };
+enum wsg_repeat_policy { WSG_REPEAT_REJECT_NEW, WSG_REPEAT_REPLACE_OLD };
+
+struct wsg_token {
+	unsigned char digest[WSG_TOKEN_DIGEST_LEN];
+	char *user;
+};
+
+struct wsg_config {
+	char *file;
+
+	char *listen_address;
+	int listen_port;
+
+	char *ws_path;
+	size_t max_message_bytes;
+
+	enum wsg_reject_mode reject;
+	char **origins; /* NULL: any origin */
+	size_t origin_count;
+
+	enum wsg_repeat_policy on_repeat;
+	unsigned max_sessions;
+
+	unsigned heartbeat_interval_ms;
+	unsigned heartbeat_timeout_ms;
+
+	unsigned shutdown_grace_ms;
+
+	struct wsg_token *tokens;
+	size_t token_count;
+};
+
+/*
+ * Parses and validates path. On failure returns -1 with err holding
+ * "FILE:LINE: message" naming the offending key.
+ */
+int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen);
+void config_free(struct wsg_config *config);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * Logging: one line per event on stderr, key=value, greppable:
+ *   2026-11-24T13:37:00.123Z level=info event=session_open session=... user=alice
+ * Callers must never pass a token or key; values from clients go through
+ * log_quote so a crafted reason cannot forge a second line.
+ */
+#ifndef WSGATE_LOG_H
+#define WSGATE_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level level);
+int log_parse_level(const char *name, enum log_level *level);
+
+/* fmt continues the line after "level=... event=NAME". */
+void log_event(enum log_level level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* s (len bytes, may hold anything) as a double-quoted value with \" \\ \n and \xNN escapes. */
+const char *log_quote(char *out, size_t outlen, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * A session's outbound queue of text frames. Each message is allocated once
+ * with room for the transport's header in front and reference counted, so a
+ * fan-out to many sessions shares one buffer instead of copying it.
+ */
+#ifndef WSGATE_OUTQ_H
+#define WSGATE_OUTQ_H
+
+#include <stddef.h>
+
+/* Room before the payload for the frame header; libwebsockets needs LWS_PRE (16). */
+#define OUTQ_HEADROOM 16
+
+struct outmsg {
+	unsigned refs;
+	size_t len;
+	unsigned char buf[]; /* OUTQ_HEADROOM bytes, then len payload bytes */
+};
+
+struct outq_item {
+	struct outq_item *next;
+	struct outmsg *msg;
+};
+
+struct outq {
+	struct outq_item *head, *tail;
+	size_t count;
+	size_t bytes;
+};
+
+/* A new message holding a copy of payload, with one reference. */
+struct outmsg *outmsg_new(const void *payload, size_t len);
+struct outmsg *outmsg_ref(struct outmsg *msg);
+void outmsg_unref(struct outmsg *msg);
+
+static inline unsigned char *outmsg_payload(struct outmsg *msg)
+{
+	return msg->buf + OUTQ_HEADROOM;
+}
+
+/* Queues msg, taking a new reference to it. Returns -1 when out of memory. */
+int outq_push(struct outq *q, struct outmsg *msg);
+
+/* The oldest message, still queued; NULL when empty. */
+static inline struct outmsg *outq_peek(const struct outq *q)
+{
+	return q->head ? q->head->msg : NULL;
+}
+
+/* Drops the oldest message and its reference. */
+void outq_pop(struct outq *q);
+void outq_clear(struct outq *q);
+
+#endif

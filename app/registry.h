@@ -1,0 +1,52 @@
+/*
+ * The session registry: who is connected, keyed by (user, device). An
+ * intrusive hash table (the entry lives inside the session), so add, find and
+ * remove are O(1) on average and nothing here ever walks every session for one
+ * lookup. Keys are hashed with a per-process random SipHash key against
+ * collision floods from chosen device ids.
+ */
+#ifndef WSGATE_REGISTRY_H
+#define WSGATE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct registry_entry {
+	const char *user;   /* owned by the session that embeds the entry */
+	const char *device; /* "" when the client named no device */
+	uint64_t hash;
+	struct registry_entry *bucket_next;
+	struct registry_entry *prev, *next; /* every registered session, oldest first */
+	bool is_registered;
+};
+
+struct registry {
+	struct registry_entry **buckets;
+	size_t bucket_count; /* a power of two */
+	size_t count;
+	struct registry_entry *first, *last;
+	uint64_t key[2];
+};
+
+int registry_init(struct registry *reg, size_t expected);
+void registry_free(struct registry *reg);
+
+struct registry_entry *registry_find(const struct registry *reg, const char *user, const char *device);
+
+/* Adds entry; returns -1 when (user, device) is already registered or memory ran out. */
+int registry_add(struct registry *reg, struct registry_entry *entry);
+void registry_remove(struct registry *reg, struct registry_entry *entry);
+
+static inline size_t registry_count(const struct registry *reg)
+{
+	return reg->count;
+}
+
+/* Iteration for whole-server events (shutdown, listings), never for one session's work. */
+static inline struct registry_entry *registry_first(const struct registry *reg)
+{
+	return reg->first;
+}
+
+#endif

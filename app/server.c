@@ -1,0 +1,524 @@
+/*
+ * Server lifecycle and session operations on libwebsockets: the handshake
+ * verdict, admission and the repeat-connect policy, heartbeat ticks, the
+ * single path every server-side close takes, and graceful shutdown. Work per
+ * session is O(1); only whole-server events (shutdown) walk the sessions.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "message.h"
+#include "protocols.h"
+#include "util.h"
+
+_Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame header");
+
+/* Most messages fit; bigger ones are assembled in the session's own buffer. */
+#define WSG_RX_BUFFER_SIZE 4096
+/* A session told to close gets this long to flush its close frame before it is cut. */
+#define WSG_CLOSE_FLUSH_SECS 5
+
+/*
+ * One protocol for the whole listener. lws binds every new connection, and
+ * every upgrade that names no subprotocol (wscat, most browsers), to the
+ * vhost's first protocol, so the WebSocket protocol comes first and its
+ * callback hands the HTTP-phase reasons (including HTTP_CONFIRM_UPGRADE, where
+ * refusals happen) to protocols/protocol_http.c.
+ */
+static const struct lws_protocols server_protocols[] = {
+	{ WSG_PROTOCOL_WS, protocol_ws_callback, sizeof(struct session), WSG_RX_BUFFER_SIZE, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static struct session *session_of_entry(struct registry_entry *e)
+{
+	return lws_container_of(e, struct session, entry);
+}
+
+static struct session *session_of_timer(struct hb_timer *t)
+{
+	return lws_container_of(t, struct session, hb.timer);
+}
+
+/* ---- handshake ---- */
+
+struct handshake {
+	char token[4096];
+	char device[512];
+	char origin[512];
+	bool has_token, has_device, has_origin;
+};
+
+static void read_handshake(struct lws *wsi, struct handshake *hs)
+{
+	char arg[4200];
+	const char *v;
+
+	memset(hs, 0, sizeof(*hs));
+
+	v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
+	if (v) {
+		hs->has_token = util_strlcpy(hs->token, v, sizeof(hs->token)) < sizeof(hs->token);
+	} else if (lws_hdr_copy(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+		v = auth_bearer_token(arg);
+		if (v)
+			hs->has_token = util_strlcpy(hs->token, v, sizeof(hs->token)) < sizeof(hs->token);
+	}
+	v = lws_get_urlarg_by_name(wsi, "device=", arg, sizeof(arg));
+	if (v) {
+		hs->has_device = true;
+		/* an over-long id is cut to a length that fails validation, never silently dropped */
+		util_strlcpy(hs->device, v, sizeof(hs->device));
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {
+		hs->has_origin = true;
+		if (lws_hdr_copy(wsi, hs->origin, sizeof(hs->origin), WSI_TOKEN_ORIGIN) < 0)
+			util_strlcpy(hs->origin, "(too long)", sizeof(hs->origin));
+	}
+}
+
+static void decide(struct wsg_server *server, const struct handshake *hs, struct auth_verdict *v)
+{
+	struct auth_request req = {
+		.token = hs->has_token ? hs->token : NULL,
+		.device = hs->has_device ? hs->device : NULL,
+		.origin = hs->has_origin ? hs->origin : NULL,
+	};
+	const struct wsg_config *config = server->config;
+
+	if (server->is_stopping) {
+		auth_refuse(v, WSG_CLOSE_SHUTDOWN, NULL);
+		return;
+	}
+	auth_decide(config, &req, v);
+	if (v->close_code || registry_count(&server->registry) < config->max_sessions)
+		return;
+	/* replacing an existing session does not need a new slot */
+	if (config->on_repeat == WSG_REPEAT_REPLACE_OLD &&
+	    registry_find(&server->registry, v->token->user, req.device ? req.device : ""))
+		return;
+	auth_refuse(v, WSG_CLOSE_AT_CAPACITY, NULL);
+}
+
+void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict)
+{
+	struct handshake hs;
+
+	read_handshake(wsi, &hs);
+	decide(server, &hs, verdict);
+}
+
+static void peer_address(struct lws *wsi, char *out, size_t len)
+{
+	if (!lws_get_peer_simple(wsi, out, len))
+		util_strlcpy(out, "unknown", len);
+}
+
+void server_log_refusal(struct lws *wsi, const struct auth_verdict *v, const char *how)
+{
+	char peer[WSG_PEER_MAX], reason[256];
+
+	peer_address(wsi, peer, sizeof(peer));
+	log_event(LOG_INFO, "handshake_refused", "peer=%s code=%d reason=%s %s", peer, v->close_code,
+		  log_quote(reason, sizeof(reason), v->reason, strlen(v->reason)), how);
+}
+
+/* ---- session lifecycle ---- */
+
+static void session_begin(struct session *s, struct wsg_server *server, struct lws *wsi,
+			  const struct auth_verdict *v, const char *device)
+{
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->server = server;
+	s->refusal_code = v->close_code;
+	s->refusal_reason = v->reason;
+	if (v->token) {
+		util_strlcpy(s->user, v->token->user, sizeof(s->user));
+		util_strlcpy(s->device, device ? device : "", sizeof(s->device));
+	}
+	s->entry.user = s->user;
+	s->entry.device = s->device;
+	peer_address(wsi, s->peer, sizeof(s->peer));
+}
+
+void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi)
+{
+	struct handshake hs;
+	struct auth_verdict v;
+
+	read_handshake(wsi, &hs);
+	decide(server, &hs, &v);
+	session_begin(s, server, wsi, &v, hs.has_device ? hs.device : NULL);
+}
+
+static int queue_text(struct session *s, const char *text, size_t len)
+{
+	struct outmsg *msg = outmsg_new(text, len);
+	int rc;
+
+	if (!msg)
+		return -1;
+	rc = outq_push(&s->outq, msg);
+	outmsg_unref(msg);
+	if (!rc)
+		lws_callback_on_writable(s->wsi);
+	return rc;
+}
+
+static void admit(struct session *s)
+{
+	struct wsg_server *server = s->server;
+	struct registry_entry *existing = registry_find(&server->registry, s->user, s->device);
+	char *welcome;
+	size_t len;
+
+	if (existing) {
+		if (server->config->on_repeat == WSG_REPEAT_REJECT_NEW) {
+			s->refusal_code = WSG_CLOSE_REPEAT_CONNECT;
+			s->refusal_reason = closecode_find(WSG_CLOSE_REPEAT_CONNECT)->reason;
+			session_close(s, WSG_CLOSE_REPEAT_CONNECT, NULL);
+			return;
+		}
+		/* out of the registry now, so the key is free at once; it closes on its next writeable */
+		struct session *old = session_of_entry(existing);
+		registry_remove(&server->registry, existing);
+		session_close(old, WSG_CLOSE_REPLACED, NULL);
+	}
+	if (util_random_hex(s->id, WSG_SESSION_ID_LEN / 2) || registry_add(&server->registry, &s->entry)) {
+		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
+		return;
+	}
+	s->is_admitted = true;
+	heartbeat_start(&server->wheel, &s->hb, &server->heartbeat, s->opened_ms);
+	welcome = message_welcome(s->id, s->user, s->device, server->config->heartbeat_interval_ms, &len);
+	if (!welcome || queue_text(s, welcome, len)) {
+		free(welcome);
+		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
+		return;
+	}
+	free(welcome);
+	log_event(LOG_INFO, "session_open", "session=%s user=%s device=%s peer=%s", s->id, s->user,
+		  *s->device ? s->device : "-", s->peer);
+}
+
+void session_established(struct session *s)
+{
+	s->opened_ms = util_now_ms();
+	s->server->live_sessions++;
+	if (s->refusal_code) {
+		session_close(s, s->refusal_code, s->refusal_reason);
+		return;
+	}
+	admit(s);
+}
+
+void session_close(struct session *s, int code, const char *reason)
+{
+	const struct wsg_close_info *info = closecode_find(code);
+
+	if (s->closed_by != CLOSED_BY_NONE)
+		return;
+	if (!reason)
+		reason = info ? info->reason : "";
+	s->closed_by = CLOSED_BY_SERVER;
+	s->close_code = code;
+	s->close_reason_len = closecode_reason_len(reason, strlen(reason));
+	memcpy(s->close_reason, reason, s->close_reason_len);
+	s->close_reason[s->close_reason_len] = '\0';
+	if (s->is_admitted)
+		hb_wheel_cancel(&s->server->wheel, &s->hb.timer);
+	lws_callback_on_writable(s->wsi);
+	/* a peer that stopped reading never becomes writeable: do not wait on it forever */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, WSG_CLOSE_FLUSH_SECS);
+}
+
+void session_apply_close(struct session *s)
+{
+	lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
+			 s->close_reason_len);
+}
+
+static int close_now(struct session *s, int code)
+{
+	session_close(s, code, NULL);
+	return -1;
+}
+
+static int handle_message(struct session *s, const void *text, size_t len)
+{
+	struct message_reply reply;
+	int rc;
+
+	if (!util_is_valid_utf8(text, len))
+		return close_now(s, WSG_CLOSE_INVALID_UTF8);
+	if (message_handle(text, len, &reply))
+		return close_now(s, WSG_CLOSE_INTERNAL_ERROR);
+	rc = reply.text ? queue_text(s, reply.text, reply.len) : 0;
+	free(reply.text);
+	return rc ? close_now(s, WSG_CLOSE_INTERNAL_ERROR) : 0;
+}
+
+int session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
+{
+	size_t max = s->server->config->max_message_bytes;
+
+	heartbeat_seen(&s->hb, util_now_ms());
+	if (session_has_close(s))
+		return -1;
+	if (is_binary)
+		return close_now(s, WSG_CLOSE_UNSUPPORTED_DATA);
+	if (is_first)
+		s->rx_len = 0;
+	if (s->rx_len + len > max)
+		return close_now(s, WSG_CLOSE_MESSAGE_TOO_BIG);
+	if (is_first && is_final)
+		return handle_message(s, in, len); /* the common case: no copy */
+
+	if (s->rx_len + len > s->rx_cap) {
+		size_t cap = s->rx_cap ? s->rx_cap : 1024;
+		while (cap < s->rx_len + len)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		unsigned char *buf = realloc(s->rx_buf, cap);
+		if (!buf)
+			return close_now(s, WSG_CLOSE_INTERNAL_ERROR);
+		s->rx_buf = buf;
+		s->rx_cap = cap;
+	}
+	memcpy(s->rx_buf + s->rx_len, in, len);
+	s->rx_len += len;
+	if (!is_final)
+		return 0;
+	int rc = handle_message(s, s->rx_buf, s->rx_len);
+	/* idle sessions should not keep a big message's buffer */
+	free(s->rx_buf);
+	s->rx_buf = NULL;
+	s->rx_len = s->rx_cap = 0;
+	return rc;
+}
+
+void session_pong(struct session *s)
+{
+	heartbeat_seen(&s->hb, util_now_ms());
+}
+
+void session_peer_closed(struct session *s, const unsigned char *payload, size_t len)
+{
+	if (s->closed_by != CLOSED_BY_NONE)
+		return;
+	s->closed_by = CLOSED_BY_CLIENT;
+	if (len < 2) {
+		s->close_code = 1005; /* RFC 6455 7.1.5: no status code was present */
+		return;
+	}
+	s->close_code = (payload[0] << 8) | payload[1];
+	s->close_reason_len = len - 2 < WSG_CLOSE_REASON_MAX ? len - 2 : WSG_CLOSE_REASON_MAX;
+	memcpy(s->close_reason, payload + 2, s->close_reason_len);
+	s->close_reason[s->close_reason_len] = '\0';
+}
+
+int session_writeable(struct session *s)
+{
+	struct outmsg *msg;
+
+	if (session_has_close(s)) {
+		session_apply_close(s);
+		return -1;
+	}
+	if (s->is_ping_due) {
+		unsigned char ping[LWS_PRE];
+		s->is_ping_due = false;
+		if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+	}
+	while ((msg = outq_peek(&s->outq)) && !lws_send_pipe_choked(s->wsi)) {
+		if (lws_write(s->wsi, outmsg_payload(msg), msg->len, LWS_WRITE_TEXT) < (int)msg->len)
+			return -1;
+		outq_pop(&s->outq);
+	}
+	if (outq_peek(&s->outq))
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+static const char *closed_by_name(enum session_closed_by by)
+{
+	switch (by) {
+	case CLOSED_BY_SERVER:
+		return "server";
+	case CLOSED_BY_CLIENT:
+		return "client";
+	case CLOSED_BY_NONE:
+		break;
+	}
+	return "network";
+}
+
+void session_end(struct session *s)
+{
+	struct wsg_server *server = s->server;
+	uint64_t dur = util_now_ms() - s->opened_ms;
+	char reason[300];
+
+	if (!server)
+		return; /* never established */
+	/* a drop without a close frame: logged as 1006, which is never sent on the wire */
+	int code = s->closed_by == CLOSED_BY_NONE ? 1006 : s->close_code;
+	log_quote(reason, sizeof(reason), s->close_reason, s->close_reason_len);
+	if (s->is_admitted) {
+		registry_remove(&server->registry, &s->entry);
+		hb_wheel_cancel(&server->wheel, &s->hb.timer);
+		log_event(LOG_INFO, "session_close",
+			  "session=%s user=%s device=%s peer=%s code=%d reason=%s by=%s dur_ms=%llu", s->id, s->user,
+			  *s->device ? s->device : "-", s->peer, code, reason, closed_by_name(s->closed_by),
+			  (unsigned long long)dur);
+	} else {
+		log_event(LOG_INFO, "session_refused", "user=%s device=%s peer=%s code=%d reason=%s dur_ms=%llu",
+			  *s->user ? s->user : "-", *s->device ? s->device : "-", s->peer, code, reason,
+			  (unsigned long long)dur);
+	}
+	outq_clear(&s->outq);
+	free(s->rx_buf);
+	s->rx_buf = NULL;
+	server->live_sessions--;
+	s->server = NULL;
+}
+
+/* ---- heartbeat ---- */
+
+static void on_heartbeat_due(struct hb_timer *timer, void *ctx)
+{
+	struct wsg_server *server = ctx;
+	struct session *s = session_of_timer(timer);
+
+	switch (heartbeat_on_due(&server->wheel, &s->hb, &server->heartbeat, util_now_ms())) {
+	case HB_REARMED:
+		break;
+	case HB_SEND_PING:
+		s->is_ping_due = true;
+		lws_callback_on_writable(s->wsi);
+		break;
+	case HB_TIMED_OUT:
+		session_close(s, WSG_CLOSE_HEARTBEAT_TIMEOUT, NULL);
+		break;
+	}
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct wsg_server *server = lws_container_of(sul, struct wsg_server, tick);
+
+	hb_wheel_advance(&server->wheel, util_now_ms(), on_heartbeat_due, server);
+	lws_sul_schedule(server->context, 0, &server->tick, on_tick,
+			 (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
+}
+
+/* ---- process ---- */
+
+static void log_from_lws(int level, const char *line)
+{
+	char msg[512];
+	size_t len = strlen(line);
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	log_event(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_quote(msg, sizeof(msg), line, len));
+}
+
+static struct wsg_server *signalled_server;
+
+static void on_stop_signal(int sig)
+{
+	signalled_server->stop_signal = sig;
+	lws_cancel_service(signalled_server->context);
+}
+
+int server_init(struct wsg_server *server, struct wsg_config *config)
+{
+	struct lws_context_creation_info info;
+	uint64_t now = util_now_ms();
+
+	memset(server, 0, sizeof(*server));
+	server->config = config;
+	server->heartbeat.interval_ms = config->heartbeat_interval_ms;
+	server->heartbeat.timeout_ms = config->heartbeat_timeout_ms;
+	if (registry_init(&server->registry, config->max_sessions < 65536 ? config->max_sessions : 65536) ||
+	    hb_wheel_init(&server->wheel, hb_tick_ms_for(config->heartbeat_interval_ms, config->heartbeat_timeout_ms),
+			  1024, now)) {
+		log_event(LOG_ERROR, "startup", "msg=\"out of memory\"");
+		return -1;
+	}
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, log_from_lws);
+	memset(&info, 0, sizeof(info));
+	info.port = config->listen_port;
+	info.iface = config->listen_address;
+	info.protocols = server_protocols;
+	info.user = server;
+	info.vhost_name = "wsgate";
+	if (!strchr(config->listen_address, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	server->context = lws_create_context(&info);
+	if (!server->context) {
+		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d\"", config->listen_address,
+			  config->listen_port);
+		return -1;
+	}
+	lws_sul_schedule(server->context, 0, &server->tick, on_tick,
+			 (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
+	return 0;
+}
+
+static void begin_shutdown(struct wsg_server *server)
+{
+	server->is_stopping = true;
+	log_event(LOG_INFO, "shutdown", "signal=%s sessions=%zu grace_ms=%u",
+		  server->stop_signal == SIGINT ? "SIGINT" : "SIGTERM", registry_count(&server->registry),
+		  server->config->shutdown_grace_ms);
+	for (struct registry_entry *e = registry_first(&server->registry); e; e = e->next)
+		session_close(session_of_entry(e), WSG_CLOSE_SHUTDOWN, NULL);
+}
+
+int server_run(struct wsg_server *server)
+{
+	struct sigaction sa;
+	uint64_t deadline = 0;
+
+	signalled_server = server;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_event(LOG_INFO, "listening", "address=%s port=%d path=%s version=%s", server->config->listen_address,
+		  server->config->listen_port, server->config->ws_path, WSGATE_VERSION);
+	for (;;) {
+		if (lws_service(server->context, 0) < 0)
+			break;
+		if (server->stop_signal && !server->is_stopping) {
+			begin_shutdown(server);
+			deadline = util_now_ms() + server->config->shutdown_grace_ms;
+		}
+		if (server->is_stopping && (!server->live_sessions || util_now_ms() >= deadline))
+			break;
+	}
+	log_event(LOG_INFO, "stopped", "sessions_left=%zu", server->live_sessions);
+	return 0;
+}
+
+void server_free(struct wsg_server *server)
+{
+	if (server->context)
+		lws_context_destroy(server->context);
+	server->context = NULL;
+	hb_wheel_free(&server->wheel);
+	registry_free(&server->registry);
+}

@@ -1,0 +1,63 @@
+/*
+ * The running server: configuration, the lws context, the registry and the
+ * heartbeat wheel, and the session lifecycle operations the protocol
+ * callbacks dispatch to. The only module besides protocols/ that uses lws.
+ */
+#ifndef WSGATE_SERVER_H
+#define WSGATE_SERVER_H
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "auth.h"
+#include "config.h"
+#include "heartbeat.h"
+#include "registry.h"
+#include "session.h"
+
+struct wsg_server {
+	struct wsg_config *config;
+	struct lws_context *context;
+	struct registry registry;
+	struct hb_wheel wheel;
+	struct hb_policy heartbeat;
+	lws_sorted_usec_list_t tick;
+	size_t live_sessions; /* upgraded connections, admitted or being refused */
+	volatile sig_atomic_t stop_signal;
+	bool is_stopping;
+};
+
+int server_init(struct wsg_server *server, struct wsg_config *config);
+/* Serves until SIGTERM/SIGINT, then closes every session with 1001 within grace_ms. */
+int server_run(struct wsg_server *server);
+void server_free(struct wsg_server *server);
+
+/* The handshake decision for this connection (auth, origin, device, capacity, shutdown). */
+void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict);
+/* how: "status=403" for an HTTP refusal; refusals after the upgrade log at session end */
+void server_log_refusal(struct lws *wsi, const struct auth_verdict *verdict, const char *how);
+
+/* At the upgrade: takes the handshake verdict into the session. */
+void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi);
+/* After the 101: admit (welcome, heartbeat) or carry out the refusal / repeat policy. */
+void session_established(struct session *s);
+/* The one place a server-side close is decided; sends on the session's next writeable. */
+void session_close(struct session *s, int code, const char *reason);
+/* A complete, or partial, received message; returns -1 when the session must close now. */
+int session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary);
+void session_pong(struct session *s);
+void session_peer_closed(struct session *s, const unsigned char *payload, size_t len);
+/* Writes what is due; returns -1 when the connection must close (close frame set). */
+int session_writeable(struct session *s);
+void session_end(struct session *s);
+
+static inline bool session_has_close(const struct session *s)
+{
+	return s->closed_by == CLOSED_BY_SERVER;
+}
+
+/* Copies the pending close into lws so the close frame carries it. */
+void session_apply_close(struct session *s);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * Helpers shared by the pure modules. Kept free of libwebsockets so the unit
+ * tests link them without a network.
+ */
+#include "util.h"
+
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+uint64_t util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Length of the UTF-8 sequence starting at s[0..len), or 0 when it is malformed. */
+static size_t utf8_sequence_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t need;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000))
+		return 0; /* overlong */
+	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need;
+}
+
+bool util_is_valid_utf8(const unsigned char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (buf[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n = utf8_sequence_len(buf + i, len - i);
+		if (!n)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+size_t util_utf8_prefix_len(const char *s, size_t len, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n = utf8_sequence_len(u + i, len - i);
+		if (!n || i + n > max)
+			break;
+		i += n;
+	}
+	return i;
+}
+
+int util_random_hex(char *out, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[64];
+
+	if (nbytes > sizeof(raw))
+		return -1;
+	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+		return -1;
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	out[2 * nbytes] = '\0';
+	return 0;
+}
+
+size_t util_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+	size_t n = strlen(src);
+
+	if (dstlen) {
+		size_t c = n < dstlen - 1 ? n : dstlen - 1;
+		memcpy(dst, src, c);
+		dst[c] = '\0';
+	}
+	return n;
+}
