@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what wsgate needs from Debian's packages (and, with --test, the test
+# tools: Python websockets from Debian, wscat from npm). Idempotent: it asks apt
+# only for what is missing, and runs 'apt-get update' at most once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_packages=(gcc make cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev libconfig-dev)
+test_packages=(python3 python3-websockets nodejs npm)
+
+want=("${build_packages[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+	want+=("${test_packages[@]}")
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+	if [[ "$pkg" == nodejs || "$pkg" == npm ]] && command -v "${pkg/nodejs/node}" >/dev/null 2>&1; then
+		continue # a Node.js from elsewhere on PATH serves as well
+	fi
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+	echo "install-deps: installing ${missing[*]}"
+	sudo_cmd=()
+	[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+	"${sudo_cmd[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-}" == "--test" ]] && [[ ! -x node_modules/.bin/wscat ]]; then
+	echo "install-deps: installing wscat (npm, into ./node_modules)"
+	npm install --no-audit --no-fund --loglevel=error >/dev/null
+fi
