@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <libconfig.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
@@ -159,6 +160,10 @@ static int load_listen(struct loader *ld, const config_setting_t *root, struct w
 	    get_int(ld, g, "listen", "port", 1, 65535, &port))
 		return -1;
 	c->listen_port = (int)port;
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (inet_pton(AF_INET, c->listen_address, addr) != 1 && inet_pton(AF_INET6, c->listen_address, addr) != 1)
+		return fail_at(ld, line_of(config_setting_get_member(g, "address")),
+			       "key 'listen.address' must be an IPv4 or IPv6 address, not \"%s\"", c->listen_address);
 	return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 static int dump_reply(json_t *obj, struct message_reply *reply)
 {
 	reply->text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -81,7 +83,10 @@ int message_handle(const char *text, size_t len, struct message_reply *reply)
 	} else if (!strcmp(json_string_value(type), "ping")) {
 		rc = reply_pong(id, reply);
 	} else {
-		snprintf(why, sizeof(why), "unknown type \"%.64s\"", json_string_value(type));
+		const char *name = json_string_value(type);
+		/* quote at most 64 bytes of the client's type, cut on a character boundary */
+		int shown = (int)util_utf8_prefix_len(name, strlen(name), 64);
+		snprintf(why, sizeof(why), "unknown type \"%.*s\"", shown, name);
 		rc = reply_error(id, "bad_request", why, reply);
 	}
 	json_decref(root);

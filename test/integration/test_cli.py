@@ -23,16 +23,16 @@ class CommandLineTest(WsgateTestCase):
         result = run_binary(["-t", "-c", path])
         return path, result.returncode, result.stdout + result.stderr
 
-    def assert_rejected_at(self, text, needle, key, message=None):
-        """-t fails and reports FILE:LINE (line of ``needle``) naming ``key``."""
+    def assert_rejected_at(self, text, needle, key, *fragments):
+        """-t fails and reports FILE:LINE (line of ``needle``) naming ``key``
+        (quoted) and containing every one of ``fragments``."""
         path, rc, output = self.check(text)
         self.assertNotEqual(rc, 0, output)
         prefix = "%s:%d: " % (path, line_of(text, needle))
         lines = [l for l in output.splitlines() if prefix in l]
         self.assertTrue(lines, "no line with %r in output:\n%s" % (prefix, output))
-        self.assertIn("'%s'" % key, lines[0], output)
-        if message is not None:
-            self.assertTrue(lines[0].endswith(prefix + message), "got %r" % lines[0])
+        for fragment in ("'%s'" % key,) + fragments:
+            self.assertIn(fragment, lines[0], output)
         self.assertNotIn("is ok", output)
 
     def test_help_exits_zero_and_prints_usage(self):
@@ -62,12 +62,12 @@ class CommandLineTest(WsgateTestCase):
     def test_check_heartbeat_interval_below_minimum(self):
         text = self.config_text(heartbeat={"interval_ms": 99})
         self.assert_rejected_at(text, "interval_ms = 99", "heartbeat.interval_ms",
-                                "key 'heartbeat.interval_ms' must be an integer >= 100")
+                                "key 'heartbeat.interval_ms' must be an integer", "100")
 
     def test_check_heartbeat_timeout_below_minimum(self):
         text = self.config_text(heartbeat={"timeout_ms": 50})
         self.assert_rejected_at(text, "timeout_ms = 50", "heartbeat.timeout_ms",
-                                "key 'heartbeat.timeout_ms' must be an integer >= 100")
+                                "key 'heartbeat.timeout_ms' must be an integer", "100")
 
     def test_check_wrong_type_port_string(self):
         text = self.config_text(listen={"port": "eighty"})

@@ -2,7 +2,8 @@
 
 import json
 
-from wsgate_harness import OP_BINARY, OP_TEXT, WsgateTestCase, main
+from wsgate_harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+                            WsgateTestCase, main)
 
 MAX_BYTES = 1024
 
@@ -50,6 +51,19 @@ class MessagesTest(WsgateTestCase):
         self.client.send_fragmented(OP_TEXT, [b"pi", b"n", b"g"])
         self.assertEqual(self.client.recv_text(), "pong")
 
+    def test_ping_frame_answered_with_pong_frame(self):
+        self.client.send_frame(OP_PING, b"abc")
+        frame = self.client.recv_frame()
+        self.assertEqual((frame.opcode, frame.payload), (OP_PONG, b"abc"), repr(frame))
+
+    def test_ping_frame_between_fragments_answered(self):
+        self.client.send_frame(OP_TEXT, b"pi", fin=False)
+        self.client.send_frame(OP_PING, b"x")
+        self.client.send_frame(OP_CONT, b"ng", fin=True)
+        frame = self.client.recv_frame()
+        self.assertEqual((frame.opcode, frame.payload), (OP_PONG, b"x"), repr(frame))
+        self.assertEqual(self.client.recv_text(), "pong")
+
     def test_many_pings_answered_in_order(self):
         for i in range(20):
             self.client.send_text('{"type":"ping","id":%d}' % i)
@@ -63,7 +77,10 @@ class MessagesTest(WsgateTestCase):
                 self.assert_bad_request(message)
 
     def test_json_without_type_is_bad_request(self):
-        self.assert_bad_request('{"id":1}')
+        self.assert_bad_request('{"foo":1}')
+
+    def test_bad_request_with_id_has_exactly_type_code_message(self):
+        self.assert_bad_request('{"type":"subscribe","id":3}')
 
     def test_non_object_json_is_bad_request(self):
         for message in ['[1,2]', '42', '"ping"', 'null']:
@@ -117,6 +134,14 @@ class MessagesTest(WsgateTestCase):
         self.assertRegex(line, r"(^|\s)code=1000(\s|$)")
         self.assertRegex(line, r"(^|\s)by=client(\s|$)")
         self.assertRegex(line, r"(^|\s)dur_ms=\d+(\s|$)")
+
+    def test_client_close_without_code_answered_with_close(self):
+        """The answer to an empty close is an empty close or 1000, never 1005."""
+        self.client.send_close()
+        frame = self.client.recv_frame()
+        self.assertEqual(frame.opcode, OP_CLOSE, repr(frame))
+        self.assertIn(frame.payload[:2], (b"", b"\x03\xe8"), repr(frame))
+        self.client.expect_eof()
 
     def test_server_close_is_logged_with_code_and_by_server(self):
         self.client.send_binary(b"\x00")

@@ -12,6 +12,7 @@ import re
 import select
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -23,16 +24,26 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def run_wscat(args, timeout=WSCAT_TIMEOUT):
-    """Run wscat with pipes; returns (exit code, stdout, stderr)."""
-    proc = subprocess.Popen([WSCAT] + args, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("wscat did not exit in %ds; stdout=%r stderr=%r" % (timeout, out, err))
-    return proc.returncode, out, err
+    """Run wscat with stdin an open (silent) pipe and stdout/stderr captured
+    to files; returns (exit code, stdout, stderr)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([WSCAT] + args, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                text=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = None
+        finally:
+            proc.stdin.close()
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if rc is None:
+        raise AssertionError("wscat did not exit in %ds; stdout=%r stderr=%r"
+                             % (timeout, stdout, stderr))
+    return rc, stdout, stderr
 
 
 def run_wscat_tty(args, timeout=WSCAT_TIMEOUT):
