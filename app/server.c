@@ -20,7 +20,13 @@ _Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame 
 /* Most messages fit; bigger ones are assembled in the session's own buffer. */
 #define WSG_RX_BUFFER_SIZE 4096
 /* A session told to close gets this long to flush its close frame before it is cut. */
-#define WSG_CLOSE_FLUSH_SECS 5
+#define WSG_CLOSE_FLUSH_MS 5000
+/*
+ * Replies queued faster than a client reads them: stop reading its requests
+ * past the high mark, resume below the low mark, so memory stays bounded.
+ */
+#define WSG_OUTQ_HIGH_BYTES (256 * 1024)
+#define WSG_OUTQ_LOW_BYTES (64 * 1024)
 
 /*
  * One protocol for the whole listener. lws binds every new connection, and
@@ -165,9 +171,14 @@ static int queue_text(struct session *s, const char *text, size_t len)
 		return -1;
 	rc = outq_push(&s->outq, msg);
 	outmsg_unref(msg);
-	if (!rc)
-		lws_callback_on_writable(s->wsi);
-	return rc;
+	if (rc)
+		return rc;
+	lws_callback_on_writable(s->wsi);
+	if (s->outq.bytes > WSG_OUTQ_HIGH_BYTES && !s->is_rx_paused) {
+		s->is_rx_paused = true;
+		lws_rx_flow_control(s->wsi, 0);
+	}
+	return 0;
 }
 
 static void admit(struct session *s)
@@ -230,11 +241,13 @@ void session_close(struct session *s, int code, const char *reason)
 	s->close_reason_len = closecode_reason_len(reason, strlen(reason));
 	memcpy(s->close_reason, reason, s->close_reason_len);
 	s->close_reason[s->close_reason_len] = '\0';
-	if (s->is_admitted)
-		hb_wheel_cancel(&s->server->wheel, &s->hb.timer);
 	lws_callback_on_writable(s->wsi);
-	/* a peer that stopped reading never becomes writeable: do not wait on it forever */
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, WSG_CLOSE_FLUSH_SECS);
+	/*
+	 * A peer that stopped reading never becomes writeable: the session's
+	 * wheel timer now holds the deadline to cut it (lws_set_timeout would
+	 * cost a sorted insert per session when thousands close at once).
+	 */
+	hb_wheel_arm(&s->server->wheel, &s->hb.timer, util_now_ms() + WSG_CLOSE_FLUSH_MS);
 }
 
 void session_apply_close(struct session *s)
@@ -332,9 +345,17 @@ int session_writeable(struct session *s)
 		return -1;
 	}
 	if (s->is_ping_due) {
-		unsigned char ping[LWS_PRE];
+		/*
+		 * Never an empty ping: lws 4.1.6 does not report an empty pong
+		 * (ops-ws.c skips RECEIVE_PONG for zero length), so the answer
+		 * would go unseen. The payload is the send time, for RTT later.
+		 */
+		unsigned char ping[LWS_PRE + 8];
+		uint64_t sent = s->hb.ping_sent_ms;
+		for (int i = 7; i >= 0; i--, sent >>= 8)
+			ping[LWS_PRE + i] = (unsigned char)sent;
 		s->is_ping_due = false;
-		if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		if (lws_write(s->wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 0)
 			return -1;
 	}
 	while ((msg = outq_peek(&s->outq)) && !lws_send_pipe_choked(s->wsi)) {
@@ -344,6 +365,10 @@ int session_writeable(struct session *s)
 	}
 	if (outq_peek(&s->outq))
 		lws_callback_on_writable(s->wsi);
+	if (s->is_rx_paused && s->outq.bytes < WSG_OUTQ_LOW_BYTES) {
+		s->is_rx_paused = false;
+		lws_rx_flow_control(s->wsi, 1);
+	}
 	return 0;
 }
 
@@ -371,9 +396,9 @@ void session_end(struct session *s)
 	/* a drop without a close frame: logged as 1006, which is never sent on the wire */
 	int code = s->closed_by == CLOSED_BY_NONE ? 1006 : s->close_code;
 	log_quote(reason, sizeof(reason), s->close_reason, s->close_reason_len);
+	hb_wheel_cancel(&server->wheel, &s->hb.timer);
 	if (s->is_admitted) {
 		registry_remove(&server->registry, &s->entry);
-		hb_wheel_cancel(&server->wheel, &s->hb.timer);
 		log_event(LOG_INFO, "session_close",
 			  "session=%s user=%s device=%s peer=%s code=%d reason=%s by=%s dur_ms=%llu", s->id, s->user,
 			  *s->device ? s->device : "-", s->peer, code, reason, closed_by_name(s->closed_by),
@@ -397,6 +422,10 @@ static void on_heartbeat_due(struct hb_timer *timer, void *ctx)
 	struct wsg_server *server = ctx;
 	struct session *s = session_of_timer(timer);
 
+	if (session_has_close(s)) {
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		return;
+	}
 	switch (heartbeat_on_due(&server->wheel, &s->hb, &server->heartbeat, util_now_ms())) {
 	case HB_REARMED:
 		break;

@@ -38,10 +38,11 @@ struct session {
 
 	bool is_admitted; /* counted, registered and heartbeating */
 	struct registry_entry entry;
-	struct hb_session hb;
+	struct hb_session hb; /* also holds the close-flush deadline once closing */
 	bool is_ping_due;
 
 	struct outq outq;
+	bool is_rx_paused; /* reading stopped until the client drains its replies */
 
 	/* a message being assembled from fragments */
 	unsigned char *rx_buf;

@@ -627,8 +627,8 @@ class WsgateTestCase(unittest.TestCase):
 
     def start_server(self, **overrides):
         server = WsgateServer(self.workdir, overrides)
+        server.start()                  # on failure the process is already gone
         self.addCleanup(self._stop_and_check, server)
-        server.start()
         self.server = server
         return server
 
