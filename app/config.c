@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <libconfig.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "tls.h"
 
 struct loader {
 	const char *file;
@@ -148,6 +148,16 @@ static int get_choice(struct loader *ld, const config_setting_t *group, const ch
 	return fail_at(ld, line_of(s), "key '%s.%s' must be %s", prefix, name, expected);
 }
 
+static int check_address(struct loader *ld, const config_setting_t *g, const char *prefix, const char *address)
+{
+	struct netaddr addr;
+
+	if (!netaddr_parse(address, &addr))
+		return 0;
+	return fail_at(ld, line_of(config_setting_get_member(g, "address")),
+		       "key '%s.address' must be an IPv4 or IPv6 address, not \"%s\"", prefix, address);
+}
+
 static int load_listen(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
 	static const char *const known[] = { "address", "port", NULL };
@@ -160,10 +170,79 @@ static int load_listen(struct loader *ld, const config_setting_t *root, struct w
 	    get_int(ld, g, "listen", "port", 1, 65535, &port))
 		return -1;
 	c->listen_port = (int)port;
-	unsigned char addr[sizeof(struct in6_addr)];
-	if (inet_pton(AF_INET, c->listen_address, addr) != 1 && inet_pton(AF_INET6, c->listen_address, addr) != 1)
-		return fail_at(ld, line_of(config_setting_get_member(g, "address")),
-			       "key 'listen.address' must be an IPv4 or IPv6 address, not \"%s\"", c->listen_address);
+	return check_address(ld, g, "listen", c->listen_address);
+}
+
+static int get_required_string(struct loader *ld, const config_setting_t *group, const char *prefix,
+			       const char *name, char **value)
+{
+	if (!config_setting_get_member(group, name))
+		return fail_at(ld, line_of(group), "key '%s.%s' is required", prefix, name);
+	return get_string(ld, group, prefix, name, value);
+}
+
+static int load_listen_tls(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "address", "port", "cert", "key", NULL };
+	config_setting_t *g;
+	long long port = c->tls_port;
+	char why[512];
+
+	if (get_group(ld, root, "listen_tls", &g))
+		return -1;
+	if (!g)
+		return 0;
+	c->has_tls = true;
+	if (check_known_keys(ld, g, "listen_tls", known) || get_string(ld, g, "listen_tls", "address", &c->tls_address) ||
+	    get_int(ld, g, "listen_tls", "port", 1, 65535, &port) ||
+	    get_required_string(ld, g, "listen_tls", "cert", &c->tls_cert) ||
+	    get_required_string(ld, g, "listen_tls", "key", &c->tls_key) ||
+	    check_address(ld, g, "listen_tls", c->tls_address))
+		return -1;
+	c->tls_port = (int)port;
+	if (c->tls_port == c->listen_port && !strcmp(c->tls_address, c->listen_address))
+		return fail_at(ld, line_of(config_setting_get_member(g, "port") ? config_setting_get_member(g, "port") : g),
+			       "key 'listen_tls.port' must differ from 'listen.port' on the same address");
+	switch (tls_check_files(c->tls_cert, c->tls_key, why, sizeof(why))) {
+	case TLS_FILES_OK:
+		return 0;
+	case TLS_BAD_CERT:
+		return fail_at(ld, line_of(config_setting_get_member(g, "cert")), "key 'listen_tls.cert': %s", why);
+	case TLS_BAD_KEY:
+		break;
+	}
+	return fail_at(ld, line_of(config_setting_get_member(g, "key")), "key 'listen_tls.key': %s", why);
+}
+
+static int load_proxy(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "trusted", NULL };
+	config_setting_t *g, *list;
+
+	if (get_group(ld, root, "proxy", &g))
+		return -1;
+	if (!g)
+		return 0;
+	if (check_known_keys(ld, g, "proxy", known))
+		return -1;
+	list = config_setting_get_member(g, "trusted");
+	if (!list)
+		return 0;
+	if (!config_setting_is_array(list) && !config_setting_is_list(list))
+		return fail_at(ld, line_of(list), "key 'proxy.trusted' must be an array of addresses or networks");
+	int count = config_setting_length(list);
+	c->trusted_proxies = calloc((size_t)count + 1, sizeof(*c->trusted_proxies));
+	if (!c->trusted_proxies)
+		return fail_at(ld, line_of(list), "out of memory");
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *text = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		if (!text || netaddr_parse_net(text, &c->trusted_proxies[i]))
+			return fail_at(ld, line_of(list),
+				       "key 'proxy.trusted' entry %d must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"",
+				       i + 1);
+		c->trusted_proxy_count++;
+	}
 	return 0;
 }
 
@@ -318,6 +397,8 @@ static struct wsg_config *config_defaults(const char *path)
 	c->file = strdup(path);
 	c->listen_address = strdup("127.0.0.1");
 	c->listen_port = 8080;
+	c->tls_address = strdup("127.0.0.1");
+	c->tls_port = 8443;
 	c->ws_path = strdup("/ws");
 	c->max_message_bytes = 65536;
 	c->reject = WSG_REJECT_HTTP;
@@ -326,7 +407,7 @@ static struct wsg_config *config_defaults(const char *path)
 	c->heartbeat_interval_ms = 25000;
 	c->heartbeat_timeout_ms = 10000;
 	c->shutdown_grace_ms = 5000;
-	if (!c->file || !c->listen_address || !c->ws_path) {
+	if (!c->file || !c->listen_address || !c->tls_address || !c->ws_path) {
 		config_free(c);
 		return NULL;
 	}
@@ -335,7 +416,7 @@ static struct wsg_config *config_defaults(const char *path)
 
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
 {
-	static const char *const known[] = { "listen", "websocket", "auth", "sessions",
+	static const char *const known[] = { "listen", "listen_tls", "proxy", "websocket", "auth", "sessions",
 					     "heartbeat", "shutdown", "tokens", NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
@@ -358,6 +439,7 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	}
 	const config_setting_t *root = config_root_setting(&cfg);
 	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) ||
+	    load_listen_tls(&ld, root, c) || load_proxy(&ld, root, c) ||
 	    load_websocket(&ld, root, c) || load_auth(&ld, root, c) || load_sessions(&ld, root, c) ||
 	    load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) || load_tokens(&ld, root, c))
 		goto out;
@@ -376,6 +458,10 @@ void config_free(struct wsg_config *c)
 		return;
 	free(c->file);
 	free(c->listen_address);
+	free(c->tls_address);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->trusted_proxies);
 	free(c->ws_path);
 	for (size_t i = 0; i < c->origin_count; i++)
 		free(c->origins[i]);

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "netaddr.h"
+
 #define WSG_TOKEN_DIGEST_LEN 32
 #define WSG_USER_MAX 64
 #define WSG_DEVICE_MAX 64
@@ -26,6 +28,15 @@ struct wsg_config {
 
 	char *listen_address;
 	int listen_port;
+
+	bool has_tls; /* listen_tls present: a wss listener beside the ws one */
+	char *tls_address;
+	int tls_port;
+	char *tls_cert;
+	char *tls_key;
+
+	struct netaddr_net *trusted_proxies; /* peers whose X-Forwarded-For is believed */
+	size_t trusted_proxy_count;
 
 	char *ws_path;
 	size_t max_message_bytes;

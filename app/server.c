@@ -12,6 +12,8 @@
 
 #include "log.h"
 #include "message.h"
+#include "netaddr.h"
+#include "tls.h"
 #include "protocols.h"
 #include "util.h"
 
@@ -118,19 +120,37 @@ void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdi
 	decide(server, &hs, verdict);
 }
 
-static void peer_address(struct lws *wsi, char *out, size_t len)
+/*
+ * The client's address: the TCP peer, or, when the peer is a trusted proxy,
+ * the address it forwarded. via gets the proxy's address ("" when direct).
+ */
+static void client_address(const struct wsg_server *server, struct lws *wsi, char *out, size_t len, char *via,
+			   size_t vialen)
 {
-	if (!lws_get_peer_simple(wsi, out, len))
-		util_strlcpy(out, "unknown", len);
+	char peer[WSG_PEER_MAX], forwarded[1024] = "", real_ip[WSG_PEER_MAX] = "";
+	const struct wsg_config *config = server->config;
+
+	if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
+		util_strlcpy(peer, "unknown", sizeof(peer));
+	via[0] = '\0';
+	if (config->trusted_proxy_count) {
+		if (lws_hdr_copy(wsi, forwarded, sizeof(forwarded), WSI_TOKEN_X_FORWARDED_FOR) < 0)
+			forwarded[0] = '\0';
+		if (lws_hdr_custom_copy(wsi, real_ip, sizeof(real_ip), "x-real-ip:", 10) < 0)
+			real_ip[0] = '\0';
+	}
+	if (netaddr_client_address(peer, forwarded, real_ip, config->trusted_proxies, config->trusted_proxy_count, out,
+				   len))
+		util_strlcpy(via, peer, vialen);
 }
 
-void server_log_refusal(struct lws *wsi, const struct auth_verdict *v, const char *how)
+void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v, const char *how)
 {
-	char peer[WSG_PEER_MAX], reason[256];
+	char peer[WSG_PEER_MAX], via[WSG_PEER_MAX], reason[256];
 
-	peer_address(wsi, peer, sizeof(peer));
-	log_event(LOG_INFO, "handshake_refused", "peer=%s code=%d reason=%s %s", peer, v->close_code,
-		  log_quote(reason, sizeof(reason), v->reason, strlen(v->reason)), how);
+	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
+	log_event(LOG_INFO, "handshake_refused", "peer=%s%s%s code=%d reason=%s %s", peer, *via ? " via=" : "", via,
+		  v->close_code, log_quote(reason, sizeof(reason), v->reason, strlen(v->reason)), how);
 }
 
 /* ---- session lifecycle ---- */
@@ -149,7 +169,7 @@ static void session_begin(struct session *s, struct wsg_server *server, struct l
 	}
 	s->entry.user = s->user;
 	s->entry.device = s->device;
-	peer_address(wsi, s->peer, sizeof(s->peer));
+	client_address(server, wsi, s->peer, sizeof(s->peer), s->via, sizeof(s->via));
 }
 
 void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi)
@@ -213,8 +233,8 @@ static void admit(struct session *s)
 		return;
 	}
 	free(welcome);
-	log_event(LOG_INFO, "session_open", "session=%s user=%s device=%s peer=%s", s->id, s->user,
-		  *s->device ? s->device : "-", s->peer);
+	log_event(LOG_INFO, "session_open", "session=%s user=%s device=%s peer=%s%s%s", s->id, s->user,
+		  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via);
 }
 
 void session_established(struct session *s)
@@ -404,8 +424,9 @@ void session_end(struct session *s)
 			  *s->device ? s->device : "-", s->peer, code, reason, closed_by_name(s->closed_by),
 			  (unsigned long long)dur);
 	} else {
-		log_event(LOG_INFO, "session_refused", "user=%s device=%s peer=%s code=%d reason=%s dur_ms=%llu",
-			  *s->user ? s->user : "-", *s->device ? s->device : "-", s->peer, code, reason,
+		log_event(LOG_INFO, "session_refused",
+			  "user=%s device=%s peer=%s code=%d reason=%s by=%s dur_ms=%llu", *s->user ? s->user : "-",
+			  *s->device ? s->device : "-", s->peer, code, reason, closed_by_name(s->closed_by),
 			  (unsigned long long)dur);
 	}
 	outq_clear(&s->outq);
@@ -468,6 +489,35 @@ static void on_stop_signal(int sig)
 	lws_cancel_service(signalled_server->context);
 }
 
+/* One vhost per listener; both serve the same protocol and share every session structure. */
+static int create_listener(struct wsg_server *server, const char *address, int port, bool is_tls)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = is_tls ? "wss" : "ws";
+	info.port = port;
+	info.iface = address;
+	info.protocols = server_protocols;
+	if (!strchr(address, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (is_tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = server->config->tls_cert;
+		info.ssl_private_key_filepath = server->config->tls_key;
+		info.ssl_cipher_list = WSG_TLS12_CIPHERS;
+		info.tls1_3_plus_cipher_list = WSG_TLS13_CIPHERS;
+		info.ssl_options_set = tls_protocol_options();
+		/* WebSocket upgrades are HTTP/1.1; do not offer h2 */
+		info.alpn = "http/1.1";
+	}
+	if (!lws_create_vhost(server->context, &info)) {
+		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d%s\"", address, port, is_tls ? " (tls)" : "");
+		return -1;
+	}
+	return 0;
+}
+
 int server_init(struct wsg_server *server, struct wsg_config *config)
 {
 	struct lws_context_creation_info info;
@@ -486,19 +536,18 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_from_lws);
 	memset(&info, 0, sizeof(info));
-	info.port = config->listen_port;
-	info.iface = config->listen_address;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (config->has_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = server_protocols;
 	info.user = server;
-	info.vhost_name = "wsgate";
-	if (!strchr(config->listen_address, ':'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	server->context = lws_create_context(&info);
 	if (!server->context) {
-		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d\"", config->listen_address,
-			  config->listen_port);
+		log_event(LOG_ERROR, "startup", "msg=\"cannot create the libwebsockets context\"");
 		return -1;
 	}
+	if (create_listener(server, config->listen_address, config->listen_port, false) ||
+	    (config->has_tls && create_listener(server, config->tls_address, config->tls_port, true)))
+		return -1;
 	lws_sul_schedule(server->context, 0, &server->tick, on_tick,
 			 (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
 	return 0;
@@ -529,6 +578,9 @@ int server_run(struct wsg_server *server)
 
 	log_event(LOG_INFO, "listening", "address=%s port=%d path=%s version=%s", server->config->listen_address,
 		  server->config->listen_port, server->config->ws_path, WSGATE_VERSION);
+	if (server->config->has_tls)
+		log_event(LOG_INFO, "listening", "address=%s port=%d path=%s tls=yes", server->config->tls_address,
+			  server->config->tls_port, server->config->ws_path);
 	for (;;) {
 		if (lws_service(server->context, 0) < 0)
 			break;

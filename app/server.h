@@ -36,7 +36,7 @@ void server_free(struct wsg_server *server);
 /* The handshake decision for this connection (auth, origin, device, capacity, shutdown). */
 void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict);
 /* how: "status=403" for an HTTP refusal; refusals after the upgrade log at session end */
-void server_log_refusal(struct lws *wsi, const struct auth_verdict *verdict, const char *how);
+void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *verdict, const char *how);
 
 /* At the upgrade: takes the handshake verdict into the session. */
 void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi);

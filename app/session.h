@@ -29,7 +29,8 @@ struct session {
 	char id[WSG_SESSION_ID_LEN + 1];
 	char user[WSG_USER_MAX + 1];
 	char device[WSG_DEVICE_MAX + 1];
-	char peer[WSG_PEER_MAX];
+	char peer[WSG_PEER_MAX]; /* the client, behind a trusted proxy if any */
+	char via[WSG_PEER_MAX];	 /* the trusted proxy, "" when direct */
 	uint64_t opened_ms;
 
 	/* the handshake verdict, from FILTER_PROTOCOL_CONNECTION to ESTABLISHED */

@@ -63,13 +63,13 @@ static int respond_json(struct lws *wsi, unsigned status, const char *body)
 	return lws_write(wsi, p, len, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
 }
 
-static int respond_refusal(struct lws *wsi, const struct auth_verdict *v)
+static int respond_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v)
 {
 	char body[256], how[32];
 
 	snprintf(body, sizeof(body), "{\"code\":%d,\"reason\":\"%s\"}", v->close_code, v->reason);
 	snprintf(how, sizeof(how), "status=%d", v->http_status);
-	server_log_refusal(wsi, v, how);
+	server_log_refusal(server, wsi, v, how);
 	return respond_json(wsi, (unsigned)v->http_status, body);
 }
 
@@ -94,7 +94,7 @@ static int confirm_upgrade(struct lws *wsi, const char *upgrade)
 	server_decide(server, wsi, &v);
 	if (!v.close_code)
 		return 0;
-	return respond_refusal(wsi, &v) ? -1 : 1;
+	return respond_refusal(server, wsi, &v) ? -1 : 1;
 }
 
 static int serve_http(struct lws *wsi)

@@ -79,8 +79,13 @@ class MessagesTest(WsgateTestCase):
     def test_json_without_type_is_bad_request(self):
         self.assert_bad_request('{"foo":1}')
 
-    def test_bad_request_with_id_has_exactly_type_code_message(self):
-        self.assert_bad_request('{"type":"subscribe","id":3}')
+    def test_bad_request_echoes_the_request_id(self):
+        self.client.send_text('{"type":"subscribe","id":3}')
+        reply = self.client.recv_text()
+        self.assertEqual(json.loads(reply), {"type": "error", "id": 3, "code": "bad_request",
+                                             "message": 'unknown type "subscribe"'})
+        self.assertTrue(reply.startswith('{"type":"error","id":3,"code":"bad_request"'), reply)
+        self.assert_alive(self.client)
 
     def test_non_object_json_is_bad_request(self):
         for message in ['[1,2]', '42', '"ping"', 'null']:
@@ -136,7 +141,7 @@ class MessagesTest(WsgateTestCase):
         self.assertRegex(line, r"(^|\s)dur_ms=\d+(\s|$)")
 
     def test_client_close_without_code_answered_with_close(self):
-        """The answer to an empty close is an empty close or 1000, never 1005."""
+        # The answer to an empty close is an empty close or 1000, never 1005.
         self.client.send_close()
         frame = self.client.recv_frame()
         self.assertEqual(frame.opcode, OP_CLOSE, repr(frame))
