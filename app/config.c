@@ -3,6 +3,7 @@
  * set, with type and range, and every error reported as FILE:LINE naming the
  * key, the way nginx -t does. Nothing here keeps a token in clear text.
  */
+#define _GNU_SOURCE /* asprintf */
 #include "config.h"
 
 #include <libconfig.h>
@@ -181,6 +182,22 @@ static int get_required_string(struct loader *ld, const config_setting_t *group,
 	return get_string(ld, group, prefix, name, value);
 }
 
+/* A relative path in the config is relative to the config file's directory, whatever the cwd. */
+static int resolve_path(struct loader *ld, const config_setting_t *s, char **path)
+{
+	const char *slash = strrchr(ld->file, '/');
+	char *joined;
+
+	if ((*path)[0] == '/' || !slash)
+		return 0;
+	int dirlen = (int)(slash - ld->file);
+	if (asprintf(&joined, "%.*s/%s", dirlen, ld->file, *path) < 0)
+		return fail_at(ld, line_of(s), "out of memory");
+	free(*path);
+	*path = joined;
+	return 0;
+}
+
 static int load_listen_tls(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
 	static const char *const known[] = { "address", "port", "cert", "key", NULL };
@@ -197,7 +214,9 @@ static int load_listen_tls(struct loader *ld, const config_setting_t *root, stru
 	    get_int(ld, g, "listen_tls", "port", 1, 65535, &port) ||
 	    get_required_string(ld, g, "listen_tls", "cert", &c->tls_cert) ||
 	    get_required_string(ld, g, "listen_tls", "key", &c->tls_key) ||
-	    check_address(ld, g, "listen_tls", c->tls_address))
+	    check_address(ld, g, "listen_tls", c->tls_address) ||
+	    resolve_path(ld, config_setting_get_member(g, "cert"), &c->tls_cert) ||
+	    resolve_path(ld, config_setting_get_member(g, "key"), &c->tls_key))
 		return -1;
 	c->tls_port = (int)port;
 	if (c->tls_port == c->listen_port && !strcmp(c->tls_address, c->listen_address))

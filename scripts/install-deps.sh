@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_packages=(gcc make cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev libconfig-dev)
-test_packages=(python3 python3-websockets nodejs npm)
+build_packages=(gcc make cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev libconfig-dev openssl)
+test_packages=(python3 python3-websockets nodejs npm nginx)
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then
