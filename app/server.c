@@ -591,6 +591,10 @@ int server_run(struct wsg_server *server)
 		if (server->is_stopping && (!server->live_sessions || util_now_ms() >= deadline))
 			break;
 	}
+	/* a second signal during teardown must not touch a context being destroyed */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	log_event(LOG_INFO, "stopped", "sessions_left=%zu", server->live_sessions);
 	return 0;
 }

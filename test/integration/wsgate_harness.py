@@ -15,7 +15,12 @@ This module provides:
 * helpers for the ``websockets`` asyncio client;
 * ``WsgateTestCase``: a ``unittest.TestCase`` base class that starts servers,
   opens sessions and, at cleanup, stops the server and checks that it exited
-  with status 0 and never logged a token secret.
+  with status 0 and never logged a token secret;
+* TLS helpers: ``gen_certs`` (runs scripts/gen-certs.sh), ``client_ssl_context``;
+  ``RawClient``, ``ws_connect`` and the ``WsgateTestCase`` connection helpers
+  take ``tls=True`` (the server's ``listen_tls`` listener) or an explicit
+  ``port`` (anything in front of wsgate, such as nginx);
+* ``run_wscat``: runs the wscat CLI with a timeout.
 """
 
 import asyncio
@@ -28,6 +33,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -151,6 +157,33 @@ def free_port():
         return s.getsockname()[1]
 
 
+def gen_certs(directory, timeout=30):
+    """Run scripts/gen-certs.sh DIRECTORY (a CA and a server certificate for
+    localhost / 127.0.0.1); returns the directory. Files: ca.crt, ca.key,
+    server.crt, server.key."""
+    script = os.path.join(repo_root(), "scripts", "gen-certs.sh")
+    result = subprocess.run([script, directory], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError("gen-certs.sh %s failed (%d): %s%s"
+                             % (directory, result.returncode, result.stdout, result.stderr))
+    for name in ("ca.crt", "server.crt", "server.key"):
+        if not os.path.isfile(os.path.join(directory, name)):
+            raise AssertionError("gen-certs.sh did not write %s" % name)
+    return directory
+
+
+def client_ssl_context(cafile=None):
+    """Client TLS context: verifies the server against ``cafile`` (and checks
+    the host name), or verifies nothing when ``cafile`` is None."""
+    if cafile is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=cafile)
+
+
 def run_binary(args, timeout=10):
     """Run the binary to completion; returns CompletedProcess (text)."""
     return subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
@@ -167,6 +200,10 @@ class WsgateServer:
         self.workdir = workdir
         self.port = free_port()
         self.config = merge_config(default_config(self.port), overrides or {})
+        if "listen_tls" in self.config and "port" not in self.config["listen_tls"]:
+            tls = {"address": HOST, "port": free_port()}      # address, port first
+            tls.update(self.config["listen_tls"])
+            self.config["listen_tls"] = tls
         self.conf_path = os.path.join(workdir, "wsgate-%d.conf" % self.port)
         self.log_path = os.path.join(workdir, "wsgate-%d.log" % self.port)
         with open(self.conf_path, "w") as f:
@@ -178,25 +215,32 @@ class WsgateServer:
     def path(self):
         return self.config["websocket"]["path"]
 
+    @property
+    def tls_port(self):
+        """Port of the listen_tls listener (None without one)."""
+        return self.config.get("listen_tls", {}).get("port")
+
     def start(self, timeout=START_TIMEOUT):
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen([binary(), "-c", self.conf_path],
                                          stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while True:
+        ports = [self.port] + ([self.tls_port] if self.tls_port else [])
+        while ports:
             if self.proc.poll() is not None:
                 raise AssertionError("wsgate exited with %s during start-up; log:\n%s"
                                      % (self.proc.returncode, self.log()))
             try:
-                socket.create_connection((HOST, self.port), timeout=0.2).close()
-                return self
+                socket.create_connection((HOST, ports[0]), timeout=0.2).close()
+                ports.pop(0)
             except OSError:
                 if time.monotonic() > deadline:
                     self.kill()
                     raise AssertionError("wsgate did not accept connections on port %d "
-                                         "within %.1fs; log:\n%s" % (self.port, timeout, self.log()))
+                                         "within %.1fs; log:\n%s" % (ports[0], timeout, self.log()))
                 time.sleep(0.02)
+        return self
 
     def log(self):
         try:
@@ -351,11 +395,18 @@ def ws_query(token=None, device=None, **extra):
 class RawClient:
     """A WebSocket client on a plain socket, every operation with a timeout."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT):
+    def __init__(self, port, timeout=IO_TIMEOUT, ssl_context=None, server_hostname=HOST):
+        """With ``ssl_context`` the connection is TLS (handshake done here)."""
         self.port = port
         self.timeout = timeout
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ssl_context is not None:
+            try:
+                self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname)
+            except BaseException:
+                self.sock.close()
+                raise
         self.buf = b""
         self.frames = []            # every frame received, for diagnostics
 
@@ -369,8 +420,8 @@ class RawClient:
             data = self.sock.recv(65536)
         except socket.timeout:
             raise AssertionError("timed out waiting for %s (frames so far: %r)" % (what, self.frames))
-        except ConnectionResetError:
-            data = b""
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            data = b""                              # TCP (or TLS) connection ended
         if not data:
             raise EOFError("connection closed by server while waiting for %s "
                            "(frames so far: %r)" % (what, self.frames))
@@ -579,17 +630,22 @@ class RawClient:
 # --------------------------------------------------------------------------
 # `websockets` (asyncio) client helpers
 
-def ws_url(port, token=None, device=None, path="/ws"):
+def ws_url(port, token=None, device=None, path="/ws", scheme="ws"):
     query = ws_query(token, device)
-    return "ws://%s:%d%s%s" % (HOST, port, path, "?" + query if query else "")
+    return "%s://%s:%d%s%s" % (scheme, HOST, port, path, "?" + query if query else "")
 
 
-async def ws_connect(port, token=None, device=None, path="/ws", headers=None, origin=None):
+async def ws_connect(port, token=None, device=None, path="/ws", headers=None, origin=None,
+                     ssl_context=None):
+    """Open a `websockets` client connection (ws://, or wss:// with ssl_context).
+    The client sends no pings of its own but answers the server's."""
     import websockets
-    return await websockets.connect(ws_url(port, token, device, path),
+    scheme = "wss" if ssl_context is not None else "ws"
+    extra = {"ssl": ssl_context} if ssl_context is not None else {}
+    return await websockets.connect(ws_url(port, token, device, path, scheme),
                                     extra_headers=headers or {}, origin=origin,
                                     open_timeout=IO_TIMEOUT, close_timeout=IO_TIMEOUT,
-                                    ping_interval=None, max_size=None)
+                                    ping_interval=None, max_size=None, **extra)
 
 
 async def ws_closed(ws):
@@ -607,6 +663,38 @@ def run_async(coro, timeout=15):
 
 
 # --------------------------------------------------------------------------
+# wscat
+
+WSCAT = os.environ.get("WSCAT") or os.path.join(repo_root(), "node_modules", ".bin", "wscat")
+
+
+def run_wscat(args, timeout=10):
+    """Run wscat with stdin an open (silent) pipe (at EOF wscat quits before
+    connecting) and stdout/stderr captured; returns (exit code, stdout, stderr)."""
+    if not os.access(WSCAT, os.X_OK):
+        raise AssertionError("wscat not found at %s: run `npm install` in the repository root"
+                             % WSCAT)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([WSCAT] + list(args), stdin=subprocess.PIPE, stdout=out,
+                                stderr=err, text=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = None
+        finally:
+            proc.stdin.close()
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if rc is None:
+        raise AssertionError("wscat did not exit in %ds; stdout=%r stderr=%r"
+                             % (timeout, stdout, stderr))
+    return rc, stdout, stderr
+
+
+# --------------------------------------------------------------------------
 # test-case base class
 
 def welcome_re(user, device, heartbeat_ms, session=SESSION_ID_RE):
@@ -620,6 +708,7 @@ class WsgateTestCase(unittest.TestCase):
     server is stopped with SIGTERM and must exit 0 without logging a token."""
 
     server = None
+    cafile = None           # CA for tls=True connections (None: no verification)
 
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="wsgate-it-")
@@ -641,15 +730,22 @@ class WsgateTestCase(unittest.TestCase):
         self.assertEqual(rc, 0, "wsgate exit code after SIGTERM (None = killed); log:\n" + log)
 
     # -- connections ---------------------------------------------------------
-    def raw(self, server=None):
-        client = RawClient((server or self.server).port)
+    def raw(self, server=None, tls=False, port=None):
+        """Raw client to the server's ws port, its wss port (tls=True), or any
+        ``port`` (TLS when tls=True, for example nginx in front)."""
+        server = server or self.server
+        if port is None:
+            port = server.tls_port if tls else server.port
+        context = client_ssl_context(self.cafile) if tls else None
+        client = RawClient(port, ssl_context=context)
         self.addCleanup(client.close)
         return client
 
-    def connect(self, token=None, device=None, headers=None, path=None, query=None, server=None):
+    def connect(self, token=None, device=None, headers=None, path=None, query=None, server=None,
+                tls=False, port=None):
         """Raw client + handshake; returns (client, HttpResponse) whatever the status."""
         server = server or self.server
-        client = self.raw(server)
+        client = self.raw(server, tls, port)
         if query is None:
             query = ws_query(token, device)
         response = client.handshake(path or server.path, query, headers)
@@ -658,12 +754,15 @@ class WsgateTestCase(unittest.TestCase):
     def assert_upgraded(self, response):
         self.assertEqual(response.status_line, "HTTP/1.1 101 Switching Protocols", repr(response))
 
-    def open_session(self, user="alice", device="d1", headers=None, server=None):
+    def open_session(self, user="alice", device="d1", headers=None, server=None, tls=False,
+                     port=None, token=None):
         """Open an admitted session; checks the exact welcome message.
-        Returns (client, session id)."""
+        Returns (client, session id). The token goes in the query unless
+        ``headers`` are given (then they must carry it) or ``token`` is."""
         server = server or self.server
-        token = TOKENS[user] if headers is None else None
-        client, response = self.connect(token, device, headers, server=server)
+        if token is None and headers is None:
+            token = TOKENS[user]
+        client, response = self.connect(token, device, headers, server=server, tls=tls, port=port)
         self.assert_upgraded(response)
         welcome = client.recv_text()
         match = re.fullmatch(welcome_re(user, device, server.config["heartbeat"]["interval_ms"]),

@@ -1,1 +1,502 @@
-int main(void){return 0;}
+/*
+ * config: defaults, every validation error with its exact FILE:LINE and key,
+ * and that no token is kept in clear text. Each case writes a temporary file
+ * in $TMPDIR (mkstemp) and removes it.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "check.h"
+
+#define ONE_TOKEN "tokens = ( { token = \"s3cret\"; user = \"alice\"; } );\n"
+
+/* A temporary file holding text; path receives its name. */
+static bool write_config(const char *text, char *path, size_t pathlen)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	snprintf(path, pathlen, "%s/wsgate-test-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return false;
+	size_t len = strlen(text);
+	bool ok = write(fd, text, len) == (ssize_t)len;
+	close(fd);
+	return ok;
+}
+
+/* Loads text as a config file; err receives the message, path the file's name. */
+static int load_text(const char *text, struct wsg_config **out, char *err, size_t errlen, char *path, size_t pathlen)
+{
+	err[0] = '\0';
+	*out = NULL;
+	if (!write_config(text, path, pathlen)) {
+		snprintf(err, errlen, "cannot write a temporary config file");
+		return -2;
+	}
+	int rc = config_load(path, out, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+/* Checks that text is refused with exactly "PATH:line: message". */
+static void expect_error(const char *text, int line, const char *message)
+{
+	struct wsg_config *config = (struct wsg_config *)1;
+	char err[1024], path[512], expected[2048];
+
+	CHECK_EQ_INT(load_text(text, &config, err, sizeof(err), path, sizeof(path)), -1);
+	CHECK(config == NULL);
+	snprintf(expected, sizeof(expected), "%s:%d: %s", path, line, message);
+	CHECK_EQ_STR(err, expected);
+	if (config && config != (struct wsg_config *)1)
+		config_free(config);
+}
+
+/* Loads text that must be valid; NULL (with a failed check) when it is not. */
+static struct wsg_config *load_ok(const char *text)
+{
+	struct wsg_config *config = NULL;
+	char err[1024], path[512];
+
+	if (!CHECK_EQ_INT(load_text(text, &config, err, sizeof(err), path, sizeof(path)), 0)) {
+		fprintf(stderr, "    error: %s\n", err);
+		return NULL;
+	}
+	CHECK(config != NULL);
+	return config;
+}
+
+static void check_defaults(const struct wsg_config *c)
+{
+	CHECK_EQ_STR(c->listen_address, "127.0.0.1");
+	CHECK_EQ_INT(c->listen_port, 8080);
+	CHECK_EQ_STR(c->ws_path, "/ws");
+	CHECK_EQ_INT(c->max_message_bytes, 65536);
+	CHECK_EQ_INT(c->reject, WSG_REJECT_HTTP);
+	CHECK(c->origins == NULL);
+	CHECK_EQ_INT(c->origin_count, 0);
+	CHECK_EQ_INT(c->on_repeat, WSG_REPEAT_REJECT_NEW);
+	CHECK_EQ_INT(c->max_sessions, 10000);
+	CHECK_EQ_INT(c->heartbeat_interval_ms, 25000);
+	CHECK_EQ_INT(c->heartbeat_timeout_ms, 10000);
+	CHECK_EQ_INT(c->shutdown_grace_ms, 5000);
+}
+
+static void test_defaults_when_only_tokens_given(void)
+{
+	struct wsg_config *c = load_ok(ONE_TOKEN);
+	unsigned char digest[WSG_TOKEN_DIGEST_LEN];
+
+	if (!c)
+		return;
+	check_defaults(c);
+	CHECK(c->file != NULL && strstr(c->file, "wsgate-test-") != NULL);
+	CHECK_EQ_INT(c->token_count, 1);
+	CHECK_EQ_STR(c->tokens[0].user, "alice");
+	auth_token_digest("s3cret", 6, digest);
+	CHECK(memcmp(c->tokens[0].digest, digest, sizeof(digest)) == 0);
+	config_free(c);
+}
+
+static void test_shipped_config_loads_with_the_defaults_it_documents(void)
+{
+	struct wsg_config *c = NULL;
+	char err[1024] = "";
+
+	/* ctest runs this from test/unit */
+	if (!CHECK_EQ_INT(config_load("../../conf/wsgate.conf", &c, err, sizeof(err)), 0)) {
+		fprintf(stderr, "    error: %s\n", err);
+		return;
+	}
+	check_defaults(c);
+	CHECK_EQ_STR(c->file, "../../conf/wsgate.conf");
+	if (CHECK_EQ_INT(c->token_count, 2)) {
+		CHECK_EQ_STR(c->tokens[0].user, "alice");
+		CHECK_EQ_STR(c->tokens[1].user, "bob");
+	}
+	config_free(c);
+}
+
+static void test_every_key_set(void)
+{
+	struct wsg_config *c = load_ok("listen = { address = \"0.0.0.0\"; port = 9001; };\n"
+				       "websocket = { path = \"/live/ws\"; max_message_bytes = 16; };\n"
+				       "auth = { reject = \"close\"; origins = [ \"https://a.example\", \"http://b.example:8080\" ]; };\n"
+				       "sessions = { on_repeat = \"replace-old\"; max = 1; };\n"
+				       "heartbeat = { interval_ms = 100; timeout_ms = 600000; };\n"
+				       "shutdown = { grace_ms = 0; };\n"
+				       "tokens = ( { token = \"t1\"; user = \"a.b_c:d@e-f\"; },\n"
+				       "           { token = \"t2\"; user = \"B0b\"; } );\n");
+
+	if (!c)
+		return;
+	CHECK_EQ_STR(c->listen_address, "0.0.0.0");
+	CHECK_EQ_INT(c->listen_port, 9001);
+	CHECK_EQ_STR(c->ws_path, "/live/ws");
+	CHECK_EQ_INT(c->max_message_bytes, 16);
+	CHECK_EQ_INT(c->reject, WSG_REJECT_CLOSE);
+	if (CHECK_EQ_INT(c->origin_count, 2)) {
+		CHECK_EQ_STR(c->origins[0], "https://a.example");
+		CHECK_EQ_STR(c->origins[1], "http://b.example:8080");
+	}
+	CHECK_EQ_INT(c->on_repeat, WSG_REPEAT_REPLACE_OLD);
+	CHECK_EQ_INT(c->max_sessions, 1);
+	CHECK_EQ_INT(c->heartbeat_interval_ms, 100);
+	CHECK_EQ_INT(c->heartbeat_timeout_ms, 600000);
+	CHECK_EQ_INT(c->shutdown_grace_ms, 0);
+	if (CHECK_EQ_INT(c->token_count, 2)) {
+		CHECK_EQ_STR(c->tokens[0].user, "a.b_c:d@e-f");
+		CHECK_EQ_STR(c->tokens[1].user, "B0b");
+	}
+	config_free(c);
+}
+
+static void test_missing_file(void)
+{
+	struct wsg_config *c = (struct wsg_config *)1;
+	char err[512];
+
+	CHECK_EQ_INT(config_load("/nonexistent/wsgate.conf", &c, err, sizeof(err)), -1);
+	CHECK(c == NULL);
+	CHECK_EQ_STR(err, "/nonexistent/wsgate.conf: cannot read the file");
+}
+
+static void test_syntax_error(void)
+{
+	expect_error("listen = {\n"
+		     "  port = 8080;\n"
+		     "  address = ;\n"
+		     "};\n" ONE_TOKEN,
+		     3, "syntax error");
+}
+
+static void test_unknown_top_level_key(void)
+{
+	expect_error(ONE_TOKEN "\n"
+			       "listne = { port = 80; };\n",
+		     3, "unknown key 'listne'");
+}
+
+static void test_unknown_nested_key(void)
+{
+	expect_error(ONE_TOKEN "heartbeat = {\n"
+			       "  interval_ms = 1000;\n"
+			       "  intervl_ms = 1000;\n"
+			       "};\n",
+		     4, "unknown key 'heartbeat.intervl_ms'");
+}
+
+static void test_unknown_key_in_token_entry(void)
+{
+	expect_error("tokens = (\n"
+		     "  { token = \"a\";\n"
+		     "    name = \"alice\"; }\n"
+		     ");\n",
+		     3, "unknown key 'tokens.[0].name'");
+}
+
+static void test_integer_of_wrong_type(void)
+{
+	expect_error(ONE_TOKEN "listen = {\n"
+			       "  port = \"8080\";\n"
+			       "};\n",
+		     3, "key 'listen.port' must be an integer between 1 and 65535");
+	expect_error(ONE_TOKEN "websocket = { max_message_bytes = 1.5; };\n", 2,
+		     "key 'websocket.max_message_bytes' must be an integer between 16 and 16777216");
+}
+
+static void test_string_of_wrong_type(void)
+{
+	expect_error(ONE_TOKEN "\n"
+			       "listen = { address = 127; };\n",
+		     3, "key 'listen.address' must be a string");
+}
+
+static void test_integer_out_of_range(void)
+{
+	expect_error(ONE_TOKEN "heartbeat = {\n"
+			       "  interval_ms = 50;\n"
+			       "};\n",
+		     3, "key 'heartbeat.interval_ms' must be an integer between 100 and 3600000, not 50");
+	expect_error(ONE_TOKEN "listen = { port = 65536; };\n", 2,
+		     "key 'listen.port' must be an integer between 1 and 65535, not 65536");
+	expect_error(ONE_TOKEN "listen = { port = 0; };\n", 2,
+		     "key 'listen.port' must be an integer between 1 and 65535, not 0");
+	expect_error(ONE_TOKEN "sessions = { max = 5000000000L; };\n", 2,
+		     "key 'sessions.max' must be an integer between 1 and 10000000, not 5000000000");
+	expect_error(ONE_TOKEN "shutdown = { grace_ms = -1; };\n", 2,
+		     "key 'shutdown.grace_ms' must be an integer between 0 and 600000, not -1");
+}
+
+static void test_bad_enum(void)
+{
+	expect_error(ONE_TOKEN "auth = {\n"
+			       "  reject = \"maybe\";\n"
+			       "};\n",
+		     3, "key 'auth.reject' must be \"http\" or \"close\"");
+	expect_error(ONE_TOKEN "sessions = { on_repeat = 1; };\n", 2,
+		     "key 'sessions.on_repeat' must be \"reject-new\" or \"replace-old\"");
+}
+
+static void test_bad_path(void)
+{
+	expect_error(ONE_TOKEN "websocket = {\n"
+			       "  path = \"ws\";\n"
+			       "};\n",
+		     3, "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
+	expect_error(ONE_TOKEN "websocket = { path = \"/ws?x=1\"; };\n", 2,
+		     "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
+	expect_error(ONE_TOKEN "websocket = { path = \"/ws#top\"; };\n", 2,
+		     "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
+	expect_error(ONE_TOKEN "websocket = { path = \"/w s\"; };\n", 2,
+		     "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
+}
+
+static void test_missing_tokens(void)
+{
+	expect_error("listen = { port = 8080; };\n", 1,
+		     "missing required key 'tokens' (a list of { token = \"...\"; user = \"...\"; })");
+}
+
+static void test_empty_tokens_list(void)
+{
+	expect_error("\n"
+		     "tokens = ( );\n",
+		     2, "key 'tokens' must be a non-empty list ( { token = \"...\"; user = \"...\"; }, ... )");
+}
+
+static void test_tokens_not_a_list(void)
+{
+	expect_error("tokens = { token = \"a\"; user = \"u\"; };\n", 1,
+		     "key 'tokens' must be a non-empty list ( { token = \"...\"; user = \"...\"; }, ... )");
+}
+
+static void test_token_entry_not_a_group(void)
+{
+	expect_error("tokens = (\n"
+		     "  \"s3cret\",\n"
+		     "  \"other\"\n"
+		     ");\n",
+		     2, "key 'tokens.[0]' must be a group { token = \"...\"; user = \"...\"; }");
+}
+
+static void test_token_entry_missing_user(void)
+{
+	expect_error("tokens = (\n"
+		     "  { token = \"a\"; user = \"alice\"; },\n"
+		     "  { token = \"b\"; }\n"
+		     ");\n",
+		     3, "key 'tokens.[1].user' must be 1 to 64 characters of A-Z a-z 0-9 . _ : @ -");
+}
+
+static void test_token_entry_bad_user(void)
+{
+	const char *message = "key 'tokens.[0].user' must be 1 to 64 characters of A-Z a-z 0-9 . _ : @ -";
+
+	expect_error("tokens = (\n"
+		     "  { token = \"a\";\n"
+		     "    user = \"al ice\"; }\n"
+		     ");\n",
+		     3, message);
+	expect_error("tokens = ( { token = \"a\"; user = \"al/ice\"; } );\n", 1, message);
+	expect_error("tokens = ( { token = \"a\"; user = \"\"; } );\n", 1, message);
+	expect_error("tokens = ( { token = \"a\"; user = 5; } );\n", 1, message);
+	expect_error("tokens = ( { token = \"a\"; user = "
+		     "\"u1234567890123456789012345678901234567890123456789012345678901234\"; } );\n",
+		     1, message); /* 65 characters */
+}
+
+static void test_token_entry_longest_user_accepted(void)
+{
+	struct wsg_config *c = load_ok("tokens = ( { token = \"a\"; user = "
+				       "\"u123456789012345678901234567890123456789012345678901234567890123\"; } );\n");
+
+	if (c && CHECK_EQ_INT(c->token_count, 1))
+		CHECK_EQ_INT(strlen(c->tokens[0].user), 64);
+	config_free(c);
+}
+
+static void test_token_entry_missing_or_empty_token(void)
+{
+	expect_error("tokens = (\n"
+		     "  { user = \"alice\"; }\n"
+		     ");\n",
+		     2, "key 'tokens.[0].token' must be a non-empty string");
+	expect_error("tokens = (\n"
+		     "  { user = \"alice\";\n"
+		     "    token = \"\"; }\n"
+		     ");\n",
+		     3, "key 'tokens.[0].token' must be a non-empty string");
+}
+
+static void test_token_longer_than_4096_bytes(void)
+{
+	static char text[5000];
+	char token[4098];
+
+	memset(token, 't', 4097);
+	token[4097] = '\0';
+	snprintf(text, sizeof(text), "tokens = (\n  { user = \"alice\";\n    token = \"%s\"; }\n);\n", token);
+	expect_error(text, 3, "key 'tokens.[0].token' must be at most 4096 bytes");
+
+	token[4096] = '\0'; /* 4096: the longest accepted */
+	snprintf(text, sizeof(text), "tokens = ( { user = \"alice\"; token = \"%s\"; } );\n", token);
+	config_free(load_ok(text));
+}
+
+static void test_duplicate_token(void)
+{
+	/* the error names tokens.[1].token, so it points at that key's line */
+	expect_error("tokens = (\n"
+		     "  { token = \"same\"; user = \"alice\"; },\n"
+		     "  {\n"
+		     "    token = \"same\";\n"
+		     "    user = \"bob\";\n"
+		     "  }\n"
+		     ");\n",
+		     4, "key 'tokens.[1].token' repeats the token of entry 0");
+	expect_error("tokens = (\n"
+		     "  { token = \"one\"; user = \"alice\"; },\n"
+		     "  { token = \"two\"; user = \"bob\"; },\n"
+		     "  { token = \"one\"; user = \"carol\"; }\n"
+		     ");\n",
+		     4, "key 'tokens.[2].token' repeats the token of entry 0");
+}
+
+static void test_origins_not_an_array(void)
+{
+	expect_error(ONE_TOKEN "auth = {\n"
+			       "  origins = \"https://a.example\";\n"
+			       "};\n",
+		     3, "key 'auth.origins' must be an array of strings");
+}
+
+static void test_origins_with_an_empty_string(void)
+{
+	expect_error(ONE_TOKEN "auth = {\n"
+			       "  origins = [ \"https://a.example\", \"\" ];\n"
+			       "};\n",
+		     3, "key 'auth.origins' must hold non-empty strings (entry 2)");
+}
+
+static void test_section_not_a_group(void)
+{
+	expect_error(ONE_TOKEN "\n"
+			       "heartbeat = 5;\n",
+		     3, "key 'heartbeat' must be a group { ... }");
+	expect_error(ONE_TOKEN "listen = ( 1 );\n", 2, "key 'listen' must be a group { ... }");
+}
+
+static bool contains(const void *haystack, size_t len, const char *needle)
+{
+	return haystack && memmem(haystack, len, needle, strlen(needle)) != NULL;
+}
+
+static bool string_contains(const char *s, const char *needle)
+{
+	return s && strstr(s, needle) != NULL;
+}
+
+static void test_tokens_kept_only_as_digests(void)
+{
+	static const char *const secrets[] = { "Zq9-first-SECRET-token", "Zq9-second-SECRET-token" };
+	struct wsg_config *c = load_ok("auth = { origins = [ \"https://a.example\" ]; };\n"
+				       "tokens = ( { token = \"Zq9-first-SECRET-token\"; user = \"alice\"; },\n"
+				       "           { token = \"Zq9-second-SECRET-token\"; user = \"bob\"; } );\n");
+
+	if (!c)
+		return;
+	for (size_t s = 0; s < 2; s++) {
+		const char *secret = secrets[s];
+		/* the "Zq9" prefix would do to find a leak; look for the whole token and its start */
+		const char *needles[] = { secret, "Zq9" };
+		for (size_t n = 0; n < 2; n++) {
+			const char *needle = needles[n];
+			CHECK(!contains(c, sizeof(*c), needle));
+			CHECK(!string_contains(c->file, needle));
+			CHECK(!string_contains(c->listen_address, needle));
+			CHECK(!string_contains(c->ws_path, needle));
+			for (size_t i = 0; i < c->origin_count; i++)
+				CHECK(!string_contains(c->origins[i], needle));
+			CHECK(!contains(c->tokens, c->token_count * sizeof(*c->tokens), needle));
+			for (size_t i = 0; i < c->token_count; i++)
+				CHECK(!string_contains(c->tokens[i].user, needle));
+		}
+		unsigned char digest[WSG_TOKEN_DIGEST_LEN];
+		auth_token_digest(secret, strlen(secret), digest);
+		if (CHECK_EQ_INT(c->token_count, 2))
+			CHECK(memcmp(c->tokens[s].digest, digest, sizeof(digest)) == 0);
+	}
+	config_free(c);
+}
+
+static void test_token_errors_never_quote_the_token(void)
+{
+	struct wsg_config *c = NULL;
+	char err[1024], path[512];
+
+	load_text("tokens = ( { token = \"Zq9-leak\"; user = \"x\"; }, { token = \"Zq9-leak\"; user = \"y\"; } );\n",
+		  &c, err, sizeof(err), path, sizeof(path));
+	CHECK(strstr(err, "repeats the token") != NULL);
+	CHECK(strstr(err, "Zq9") == NULL);
+	load_text("tokens = ( { token = \"Zq9-leak\"; user = \"bad user\"; } );\n", &c, err, sizeof(err), path,
+		  sizeof(path));
+	CHECK(strstr(err, "tokens.[0].user") != NULL);
+	CHECK(strstr(err, "Zq9") == NULL);
+	load_text("tokens = ( { token = \"Zq9-leak\"; user = \"u\"; extra = 1; } );\n", &c, err, sizeof(err), path,
+		  sizeof(path));
+	CHECK(strstr(err, "unknown key 'tokens.[0].extra'") != NULL);
+	CHECK(strstr(err, "Zq9") == NULL);
+}
+
+static void test_error_message_is_cut_to_the_buffer(void)
+{
+	struct wsg_config *c = NULL;
+	char err[16], path[512];
+
+	memset(err, 'X', sizeof(err));
+	CHECK_EQ_INT(load_text("listne = 1;\n", &c, err, sizeof(err), path, sizeof(path)), -1);
+	CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+	CHECK(c == NULL);
+}
+
+int main(void)
+{
+	RUN(test_defaults_when_only_tokens_given);
+	RUN(test_shipped_config_loads_with_the_defaults_it_documents);
+	RUN(test_every_key_set);
+	RUN(test_missing_file);
+	RUN(test_syntax_error);
+	RUN(test_unknown_top_level_key);
+	RUN(test_unknown_nested_key);
+	RUN(test_unknown_key_in_token_entry);
+	RUN(test_integer_of_wrong_type);
+	RUN(test_string_of_wrong_type);
+	RUN(test_integer_out_of_range);
+	RUN(test_bad_enum);
+	RUN(test_bad_path);
+	RUN(test_missing_tokens);
+	RUN(test_empty_tokens_list);
+	RUN(test_tokens_not_a_list);
+	RUN(test_token_entry_not_a_group);
+	RUN(test_token_entry_missing_user);
+	RUN(test_token_entry_bad_user);
+	RUN(test_token_entry_longest_user_accepted);
+	RUN(test_token_entry_missing_or_empty_token);
+	RUN(test_token_longer_than_4096_bytes);
+	RUN(test_duplicate_token);
+	RUN(test_origins_not_an_array);
+	RUN(test_origins_with_an_empty_string);
+	RUN(test_section_not_a_group);
+	RUN(test_tokens_kept_only_as_digests);
+	RUN(test_token_errors_never_quote_the_token);
+	RUN(test_error_message_is_cut_to_the_buffer);
+	return check_summary();
+}

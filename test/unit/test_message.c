@@ -1,1 +1,237 @@
-int main(void){return 0;}
+/* message: client JSON messages -> replies, and the welcome message. */
+#include "message.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+/* The reply to text; "" when none, NULL (with a failed check) when handling failed. */
+static char *reply_to_n(const char *text, size_t len)
+{
+	struct message_reply reply = { (char *)1, 12345 };
+
+	if (!CHECK_EQ_INT(message_handle(text, len, &reply), 0))
+		return NULL;
+	if (!reply.text)
+		return strdup("");
+	CHECK_EQ_INT(reply.len, strlen(reply.text));
+	return reply.text;
+}
+
+static char *reply_to(const char *text)
+{
+	return reply_to_n(text, strlen(text));
+}
+
+static void expect_reply(const char *request, const char *expected)
+{
+	char *reply = reply_to(request);
+
+	CHECK_EQ_STR(reply, expected);
+	free(reply);
+}
+
+/* Checks an error reply: type "error", code "bad_request", id as given (NULL: none), message containing hint. */
+static void expect_bad_request(const char *request, const char *id_json, const char *hint)
+{
+	char *reply = reply_to(request);
+	json_error_t error;
+	json_t *obj = reply ? json_loads(reply, 0, &error) : NULL;
+
+	if (!CHECK(obj != NULL)) {
+		fprintf(stderr, "    request %s: reply %s is not JSON\n", request, reply ? reply : "NULL");
+		free(reply);
+		return;
+	}
+	CHECK_EQ_STR(json_string_value(json_object_get(obj, "type")), "error");
+	CHECK_EQ_STR(json_string_value(json_object_get(obj, "code")), "bad_request");
+	const char *message = json_string_value(json_object_get(obj, "message"));
+	if (CHECK(message != NULL) && !CHECK(strstr(message, hint) != NULL))
+		fprintf(stderr, "    request %s: message \"%s\" does not mention \"%s\"\n", request, message, hint);
+	json_t *id = json_object_get(obj, "id");
+	if (id_json) {
+		char *dumped = id ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		CHECK_EQ_STR(dumped, id_json);
+		free(dumped);
+	} else {
+		CHECK(id == NULL);
+	}
+	CHECK_EQ_INT(json_object_size(obj), id_json ? 4 : 3);
+	json_decref(obj);
+	free(reply);
+}
+
+static void test_bare_ping_gets_bare_pong(void)
+{
+	expect_reply("ping", "pong");
+}
+
+static void test_json_ping_gets_json_pong(void)
+{
+	expect_reply("{\"type\":\"ping\"}", "{\"type\":\"pong\"}");
+	expect_reply(" { \"type\" : \"ping\" } ", "{\"type\":\"pong\"}");
+}
+
+static void test_ping_id_is_echoed(void)
+{
+	expect_reply("{\"type\":\"ping\",\"id\":7}", "{\"type\":\"pong\",\"id\":7}");
+	expect_reply("{\"id\":\"abc\",\"type\":\"ping\"}", "{\"type\":\"pong\",\"id\":\"abc\"}");
+	expect_reply("{\"type\":\"ping\",\"id\":{\"n\":[1,2]}}", "{\"type\":\"pong\",\"id\":{\"n\":[1,2]}}");
+}
+
+static void test_error_reply_is_exact(void)
+{
+	expect_reply("{\"type\":\"nope\"}",
+		     "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":\"unknown type \\\"nope\\\"\"}");
+	expect_reply("{\"type\":\"nope\",\"id\":7}",
+		     "{\"type\":\"error\",\"id\":7,\"code\":\"bad_request\",\"message\":\"unknown type \\\"nope\\\"\"}");
+}
+
+static void test_unknown_type_is_a_bad_request(void)
+{
+	expect_bad_request("{\"type\":\"subscribe\"}", NULL, "unknown type \"subscribe\"");
+	expect_bad_request("{\"type\":\"PING\"}", NULL, "unknown type \"PING\"");
+	expect_bad_request("{\"type\":\"\"}", NULL, "unknown type \"\"");
+}
+
+static void test_unknown_type_is_quoted_at_most_64_bytes(void)
+{
+	char request[512], expected[128];
+	char type[201];
+
+	memset(type, 'x', 200);
+	type[200] = '\0';
+	snprintf(request, sizeof(request), "{\"type\":\"%s\"}", type);
+	snprintf(expected, sizeof(expected), "unknown type \"%.64s\"", type);
+	expect_bad_request(request, NULL, expected);
+
+	/* 21 x "中" is 63 bytes: the 22nd does not fit and is not split */
+	char wide[3 * 30 + 1] = "";
+	for (int i = 0; i < 30; i++)
+		strcat(wide, "\xe4\xb8\xad");
+	snprintf(request, sizeof(request), "{\"type\":\"%s\"}", wide);
+	snprintf(expected, sizeof(expected), "unknown type \"%.63s\"", wide);
+	expect_bad_request(request, NULL, expected);
+}
+
+static void test_missing_type_is_a_bad_request(void)
+{
+	expect_bad_request("{}", NULL, "\"type\" must be a string");
+	expect_bad_request("{\"kind\":\"ping\"}", NULL, "\"type\" must be a string");
+}
+
+static void test_non_string_type_is_a_bad_request(void)
+{
+	expect_bad_request("{\"type\":1}", NULL, "\"type\" must be a string");
+	expect_bad_request("{\"type\":null}", NULL, "\"type\" must be a string");
+	expect_bad_request("{\"type\":[\"ping\"]}", NULL, "\"type\" must be a string");
+	expect_bad_request("{\"type\":{\"ping\":true}}", NULL, "\"type\" must be a string");
+}
+
+static void test_non_object_is_a_bad_request(void)
+{
+	const char *hint = "a message must be a JSON object with a \"type\"";
+
+	expect_bad_request("[\"ping\"]", NULL, hint);
+	expect_bad_request("[{\"type\":\"ping\",\"id\":1}]", NULL, hint);
+	expect_bad_request("[]", NULL, hint);
+}
+
+static void test_top_level_scalar_is_a_bad_request(void)
+{
+	/* jansson refuses a bare scalar at the top level as a parse error, so the
+	 * message is the parser's ("'[' or '{' expected ..."), not the object hint */
+	expect_bad_request("\"ping\"", NULL, "JSON");
+	expect_bad_request("42", NULL, "JSON");
+	expect_bad_request("null", NULL, "JSON");
+}
+
+static void test_invalid_json_is_a_bad_request(void)
+{
+	expect_bad_request("{\"type\":", NULL, "invalid JSON at position");
+	expect_bad_request("{type:\"ping\"}", NULL, "invalid JSON at position");
+	expect_bad_request("pong", NULL, "invalid JSON at position");
+	expect_bad_request("ping ", NULL, "invalid JSON at position");
+	expect_bad_request("", NULL, "invalid JSON at position");
+	expect_bad_request("{\"type\":\"ping\"} {}", NULL, "invalid JSON at position");
+	/* duplicate keys are refused, not resolved by picking one */
+	expect_bad_request("{\"type\":\"ping\",\"type\":\"x\"}", NULL, "invalid JSON at position");
+}
+
+static void test_invalid_json_position_points_at_the_problem(void)
+{
+	char *reply = reply_to("{\"type\":\"ping\",}");
+	json_t *obj = reply ? json_loads(reply, 0, NULL) : NULL;
+	const char *message = json_string_value(json_object_get(obj, "message"));
+
+	CHECK(message != NULL && strncmp(message, "invalid JSON at position 16: ", 29) == 0);
+	if (message && strncmp(message, "invalid JSON at position 16: ", 29))
+		fprintf(stderr, "    message: %s\n", message);
+	json_decref(obj);
+	free(reply);
+}
+
+static void test_error_echoes_the_id_of_an_object_request(void)
+{
+	expect_bad_request("{\"type\":\"nope\",\"id\":7}", "7", "unknown type \"nope\"");
+	expect_bad_request("{\"id\":\"req-1\"}", "\"req-1\"", "\"type\" must be a string");
+	expect_bad_request("{\"type\":5,\"id\":[1,2]}", "[1,2]", "\"type\" must be a string");
+}
+
+static void test_ping_only_as_the_whole_message(void)
+{
+	/* length decides, not a NUL: "ping" followed by more bytes is not the bare ping */
+	char *reply = reply_to_n("ping\0junk", 9);
+
+	CHECK(reply != NULL && strcmp(reply, "pong") != 0);
+	CHECK(reply != NULL && strstr(reply, "\"bad_request\"") != NULL);
+	free(reply);
+	reply = reply_to_n("pingpong", 4);
+	CHECK_EQ_STR(reply, "pong");
+	free(reply);
+}
+
+static void test_welcome_is_exact(void)
+{
+	size_t len = 0;
+	char *text = message_welcome("0123456789abcdef", "alice", "phone", 25000, &len);
+
+	CHECK_EQ_STR(text, "{\"type\":\"welcome\",\"session\":\"0123456789abcdef\",\"user\":\"alice\","
+			   "\"device\":\"phone\",\"heartbeat_ms\":25000}");
+	if (text)
+		CHECK_EQ_INT(len, strlen(text));
+	free(text);
+}
+
+static void test_welcome_without_device(void)
+{
+	size_t len = 0;
+	char *text = message_welcome("s1", "bob", "", 100, &len);
+
+	CHECK_EQ_STR(text,
+		     "{\"type\":\"welcome\",\"session\":\"s1\",\"user\":\"bob\",\"device\":\"\",\"heartbeat_ms\":100}");
+	free(text);
+}
+
+int main(void)
+{
+	RUN(test_bare_ping_gets_bare_pong);
+	RUN(test_json_ping_gets_json_pong);
+	RUN(test_ping_id_is_echoed);
+	RUN(test_error_reply_is_exact);
+	RUN(test_unknown_type_is_a_bad_request);
+	RUN(test_unknown_type_is_quoted_at_most_64_bytes);
+	RUN(test_missing_type_is_a_bad_request);
+	RUN(test_non_string_type_is_a_bad_request);
+	RUN(test_non_object_is_a_bad_request);
+	RUN(test_top_level_scalar_is_a_bad_request);
+	RUN(test_invalid_json_is_a_bad_request);
+	RUN(test_invalid_json_position_points_at_the_problem);
+	RUN(test_error_echoes_the_id_of_an_object_request);
+	RUN(test_ping_only_as_the_whole_message);
+	RUN(test_welcome_is_exact);
+	RUN(test_welcome_without_device);
+	return check_summary();
+}
