@@ -47,6 +47,8 @@ bool auth_is_valid_id(const char *id, size_t max)
 {
 	size_t n = 0;
 
+	if (!*id)
+		return false;
 	for (; id[n]; n++) {
 		char c = id[n];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -63,8 +65,8 @@ void auth_refuse(struct auth_verdict *out, int code, const char *reason)
 
 	out->token = NULL;
 	out->close_code = code;
-	out->reason = reason ? reason : info->reason;
-	out->http_status = info->http_status;
+	out->reason = reason ? reason : info ? info->reason : "refused";
+	out->http_status = info ? info->http_status : 403;
 }
 
 void auth_decide(const struct wsg_config *config, const struct auth_request *req, struct auth_verdict *out)
@@ -82,7 +84,8 @@ void auth_decide(const struct wsg_config *config, const struct auth_request *req
 		auth_refuse(out, WSG_CLOSE_FORBIDDEN, "invalid token");
 		return;
 	}
-	if (req->device && !auth_is_valid_id(req->device, WSG_DEVICE_MAX)) {
+	/* "?device=" with no value is the same as no device */
+	if (req->device && *req->device && !auth_is_valid_id(req->device, WSG_DEVICE_MAX)) {
 		auth_refuse(out, WSG_CLOSE_BAD_REQUEST, "invalid device id");
 		return;
 	}

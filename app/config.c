@@ -198,6 +198,12 @@ static int resolve_path(struct loader *ld, const config_setting_t *s, char **pat
 	return 0;
 }
 
+/* "0.0.0.0" and "::" bind every address, so they clash with any other on the same port. */
+static bool is_wildcard(const char *address)
+{
+	return !strcmp(address, "0.0.0.0") || !strcmp(address, "::");
+}
+
 static int load_listen_tls(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
 	static const char *const known[] = { "address", "port", "cert", "key", NULL };
@@ -219,7 +225,8 @@ static int load_listen_tls(struct loader *ld, const config_setting_t *root, stru
 	    resolve_path(ld, config_setting_get_member(g, "key"), &c->tls_key))
 		return -1;
 	c->tls_port = (int)port;
-	if (c->tls_port == c->listen_port && !strcmp(c->tls_address, c->listen_address))
+	if (c->tls_port == c->listen_port && (!strcmp(c->tls_address, c->listen_address) ||
+					      is_wildcard(c->tls_address) || is_wildcard(c->listen_address)))
 		return fail_at(ld, line_of(config_setting_get_member(g, "port") ? config_setting_get_member(g, "port") : g),
 			       "key 'listen_tls.port' must differ from 'listen.port' on the same address");
 	switch (tls_check_files(c->tls_cert, c->tls_key, why, sizeof(why))) {
@@ -402,7 +409,8 @@ static int load_tokens(struct loader *ld, const config_setting_t *root, struct w
 		c->token_count++;
 		for (int j = 0; j < i; j++)
 			if (!memcmp(c->tokens[j].digest, c->tokens[i].digest, WSG_TOKEN_DIGEST_LEN))
-				return fail_at(ld, line_of(entry), "key 'tokens.[%d].token' repeats the token of entry %d", i, j);
+				return fail_at(ld, line_of(config_setting_get_member(entry, "token")),
+					       "key 'tokens.[%d].token' repeats the token of entry %d", i, j);
 	}
 	return 0;
 }

@@ -35,8 +35,10 @@ void hb_wheel_cancel(struct hb_wheel *wheel, struct hb_timer *timer);
 typedef void (*hb_fire_fn)(struct hb_timer *timer, void *ctx);
 
 /*
- * Fires, once each, every timer whose deadline is at or before now_ms. A timer
- * is disarmed before its callback, which may re-arm it. Returns how many fired.
+ * Processes every tick up to now_ms and fires, once each, the timers whose
+ * tick has come (a deadline between ticks fires at the tick after it, never
+ * early). A timer is disarmed before its callback, which may re-arm it.
+ * Returns how many fired.
  */
 size_t hb_wheel_advance(struct hb_wheel *wheel, uint64_t now_ms, hb_fire_fn fire, void *ctx);
 

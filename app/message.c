@@ -67,7 +67,8 @@ int message_handle(const char *text, size_t len, struct message_reply *reply)
 	if (len == 4 && !memcmp(text, "ping", 4))
 		return set_plain("pong", reply);
 
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+	/* DECODE_ANY: a bare value is valid JSON, and gets the "must be an object" answer */
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
 	if (!root) {
 		snprintf(why, sizeof(why), "invalid JSON at position %d: %s", error.position, error.text);
 		return reply_error(NULL, "bad_request", why, reply);

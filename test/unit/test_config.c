@@ -97,6 +97,12 @@ static void test_defaults_when_only_tokens_given(void)
 	if (!c)
 		return;
 	check_defaults(c);
+	CHECK(!c->has_tls);
+	CHECK_EQ_STR(c->tls_address, "127.0.0.1");
+	CHECK_EQ_INT(c->tls_port, 8443);
+	CHECK(c->tls_cert == NULL && c->tls_key == NULL);
+	CHECK(c->trusted_proxies == NULL);
+	CHECK_EQ_INT(c->trusted_proxy_count, 0);
 	CHECK(c->file != NULL && strstr(c->file, "wsgate-test-") != NULL);
 	CHECK_EQ_INT(c->token_count, 1);
 	CHECK_EQ_STR(c->tokens[0].user, "alice");
@@ -105,22 +111,84 @@ static void test_defaults_when_only_tokens_given(void)
 	config_free(c);
 }
 
-static void test_shipped_config_loads_with_the_defaults_it_documents(void)
+/* Reads the whole file into a malloc'd string, NULL when it cannot. */
+static char *slurp(const char *path)
 {
-	struct wsg_config *c = NULL;
-	char err[1024] = "";
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	long len;
 
-	/* ctest runs this from test/unit */
-	if (!CHECK_EQ_INT(config_load("../../conf/wsgate.conf", &c, err, sizeof(err)), 0)) {
-		fprintf(stderr, "    error: %s\n", err);
-		return;
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (text = malloc((size_t)len + 1)) != NULL) {
+		if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+			free(text);
+			text = NULL;
+		} else {
+			text[len] = '\0';
+		}
 	}
+	fclose(f);
+	return text;
+}
+
+/* ctest runs this from test/unit */
+#define SHIPPED_CONFIG "../../conf/wsgate.conf"
+#define DEV_CERT "../../certs/server.crt"
+#define DEV_KEY "../../certs/server.key"
+
+static void check_shipped_values(const struct wsg_config *c)
+{
 	check_defaults(c);
-	CHECK_EQ_STR(c->file, "../../conf/wsgate.conf");
 	if (CHECK_EQ_INT(c->token_count, 2)) {
 		CHECK_EQ_STR(c->tokens[0].user, "alice");
 		CHECK_EQ_STR(c->tokens[1].user, "bob");
 	}
+	CHECK_EQ_INT(c->trusted_proxy_count, 1);
+}
+
+static void test_shipped_config_without_tls_loads_with_the_defaults_it_documents(void)
+{
+	char *text = slurp(SHIPPED_CONFIG);
+
+	if (!CHECK(text != NULL))
+		return;
+	/* cut the listen_tls group, whose certificate files scripts/gen-certs.sh makes */
+	char *begin = strstr(text, "\nlisten_tls = {");
+	char *end = begin ? strstr(begin, "\n};\n") : NULL;
+	if (CHECK(begin && end)) {
+		memmove(begin + 1, end + 4, strlen(end + 4) + 1);
+		struct wsg_config *c = load_ok(text);
+		if (c) {
+			check_shipped_values(c);
+			CHECK(!c->has_tls);
+		}
+		config_free(c);
+	}
+	free(text);
+}
+
+static void test_shipped_config_with_dev_certs(void)
+{
+	struct wsg_config *c = NULL;
+	char err[1024] = "";
+
+	if (access(DEV_CERT, R_OK) || access(DEV_KEY, R_OK)) {
+		printf("SKIP test_shipped_config_with_dev_certs: no %s (run scripts/gen-certs.sh)\n", DEV_CERT);
+		return;
+	}
+	if (!CHECK_EQ_INT(config_load(SHIPPED_CONFIG, &c, err, sizeof(err)), 0)) {
+		fprintf(stderr, "    error: %s\n", err);
+		return;
+	}
+	check_shipped_values(c);
+	CHECK(c->has_tls);
+	CHECK_EQ_STR(c->tls_address, "127.0.0.1");
+	CHECK_EQ_INT(c->tls_port, 8443);
+	/* relative to the config file's directory, not the cwd */
+	CHECK_EQ_STR(c->tls_cert, "../../conf/../certs/server.crt");
+	CHECK_EQ_STR(c->tls_key, "../../conf/../certs/server.key");
 	config_free(c);
 }
 
@@ -394,6 +462,93 @@ static void test_section_not_a_group(void)
 	expect_error(ONE_TOKEN "listen = ( 1 );\n", 2, "key 'listen' must be a group { ... }");
 }
 
+static void test_listen_address_must_be_an_ip_address(void)
+{
+	expect_error(ONE_TOKEN "listen = {\n"
+			       "  address = \"localhost\";\n"
+			       "};\n",
+		     3, "key 'listen.address' must be an IPv4 or IPv6 address, not \"localhost\"");
+	struct wsg_config *c = load_ok(ONE_TOKEN "listen = { address = \"::1\"; };\n");
+	if (c)
+		CHECK_EQ_STR(c->listen_address, "::1");
+	config_free(c);
+}
+
+static void test_listen_tls_requires_cert_and_key(void)
+{
+	expect_error(ONE_TOKEN "listen_tls = {\n"
+			       "  port = 8443;\n"
+			       "};\n",
+		     2, "key 'listen_tls.cert' is required");
+	expect_error(ONE_TOKEN "listen_tls = {\n"
+			       "  cert = \"/x.crt\";\n"
+			       "};\n",
+		     2, "key 'listen_tls.key' is required");
+	expect_error(ONE_TOKEN "\n"
+			       "listen_tls = { cert = \"/x.crt\"; key = \"/x.key\"; certs = 1; };\n",
+		     3, "unknown key 'listen_tls.certs'");
+	expect_error(ONE_TOKEN "listen_tls = { cert = \"/x.crt\"; key = \"/x.key\"; address = \"*\"; };\n", 2,
+		     "key 'listen_tls.address' must be an IPv4 or IPv6 address, not \"*\"");
+}
+
+static void test_listen_tls_port_must_differ_from_listen_port(void)
+{
+	expect_error(ONE_TOKEN "listen_tls = {\n"
+			       "  cert = \"/x.crt\";\n"
+			       "  key = \"/x.key\";\n"
+			       "  port = 8080;\n"
+			       "};\n",
+		     5, "key 'listen_tls.port' must differ from 'listen.port' on the same address");
+}
+
+static void test_listen_tls_relative_cert_is_relative_to_the_config_file(void)
+{
+	struct wsg_config *c = NULL;
+	char err[1024], path[512], expected[2048];
+	const char *text = ONE_TOKEN "listen_tls = {\n"
+				     "  cert = \"no-such.crt\";\n"
+				     "  key = \"no-such.key\";\n"
+				     "};\n";
+
+	CHECK_EQ_INT(load_text(text, &c, err, sizeof(err), path, sizeof(path)), -1);
+	CHECK(c == NULL);
+	*strrchr(path, '/') = '\0'; /* the temporary file's directory */
+	snprintf(expected, sizeof(expected), "%s/wsgate-test-", path);
+	CHECK(strncmp(err, expected, strlen(expected)) == 0);
+	snprintf(expected, sizeof(expected), ":3: key 'listen_tls.cert': cannot read '%s/no-such.crt': No such file or directory",
+		 path);
+	if (!CHECK(strstr(err, expected) != NULL))
+		fprintf(stderr, "    got %s\n    expected ...%s\n", err, expected);
+}
+
+static void test_proxy_trusted_addresses_and_networks(void)
+{
+	struct wsg_config *c = load_ok(ONE_TOKEN "proxy = { trusted = [ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\" ]; };\n");
+
+	if (c)
+		CHECK_EQ_INT(c->trusted_proxy_count, 3);
+	config_free(c);
+	c = load_ok(ONE_TOKEN "proxy = { trusted = [ ]; };\n");
+	if (c)
+		CHECK_EQ_INT(c->trusted_proxy_count, 0);
+	config_free(c);
+}
+
+static void test_proxy_trusted_errors(void)
+{
+	expect_error(ONE_TOKEN "proxy = {\n"
+			       "  trusted = \"127.0.0.1\";\n"
+			       "};\n",
+		     3, "key 'proxy.trusted' must be an array of addresses or networks");
+	expect_error(ONE_TOKEN "proxy = {\n"
+			       "  trusted = [ \"127.0.0.1\", \"nginx\" ];\n"
+			       "};\n",
+		     3, "key 'proxy.trusted' entry 2 must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"");
+	expect_error(ONE_TOKEN "proxy = { trusted = [ \"10.0.0.0/33\" ]; };\n", 2,
+		     "key 'proxy.trusted' entry 1 must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"");
+	expect_error(ONE_TOKEN "proxy = { trust = [ ]; };\n", 2, "unknown key 'proxy.trust'");
+}
+
 static bool contains(const void *haystack, size_t len, const char *needle)
 {
 	return haystack && memmem(haystack, len, needle, strlen(needle)) != NULL;
@@ -422,6 +577,9 @@ static void test_tokens_kept_only_as_digests(void)
 			CHECK(!contains(c, sizeof(*c), needle));
 			CHECK(!string_contains(c->file, needle));
 			CHECK(!string_contains(c->listen_address, needle));
+			CHECK(!string_contains(c->tls_address, needle));
+			CHECK(!string_contains(c->tls_cert, needle));
+			CHECK(!string_contains(c->tls_key, needle));
 			CHECK(!string_contains(c->ws_path, needle));
 			for (size_t i = 0; i < c->origin_count; i++)
 				CHECK(!string_contains(c->origins[i], needle));
@@ -470,7 +628,8 @@ static void test_error_message_is_cut_to_the_buffer(void)
 int main(void)
 {
 	RUN(test_defaults_when_only_tokens_given);
-	RUN(test_shipped_config_loads_with_the_defaults_it_documents);
+	RUN(test_shipped_config_without_tls_loads_with_the_defaults_it_documents);
+	RUN(test_shipped_config_with_dev_certs);
 	RUN(test_every_key_set);
 	RUN(test_missing_file);
 	RUN(test_syntax_error);
@@ -495,6 +654,12 @@ int main(void)
 	RUN(test_origins_not_an_array);
 	RUN(test_origins_with_an_empty_string);
 	RUN(test_section_not_a_group);
+	RUN(test_listen_address_must_be_an_ip_address);
+	RUN(test_listen_tls_requires_cert_and_key);
+	RUN(test_listen_tls_port_must_differ_from_listen_port);
+	RUN(test_listen_tls_relative_cert_is_relative_to_the_config_file);
+	RUN(test_proxy_trusted_addresses_and_networks);
+	RUN(test_proxy_trusted_errors);
 	RUN(test_tokens_kept_only_as_digests);
 	RUN(test_token_errors_never_quote_the_token);
 	RUN(test_error_message_is_cut_to_the_buffer);
