@@ -59,11 +59,12 @@ bool auth_is_valid_id(const char *id, size_t max)
 	return true;
 }
 
-void auth_refuse(struct auth_verdict *out, int code, const char *reason)
+void auth_refuse(struct auth_verdict *out, enum handshake_outcome outcome, int code, const char *reason)
 {
 	const struct wsg_close_info *info = closecode_find(code);
 
 	out->token = NULL;
+	out->outcome = outcome;
 	out->close_code = code;
 	out->reason = reason ? reason : info ? info->reason : "refused";
 	out->http_status = info ? info->http_status : 403;
@@ -72,24 +73,25 @@ void auth_refuse(struct auth_verdict *out, int code, const char *reason)
 void auth_decide(const struct wsg_config *config, const struct auth_request *req, struct auth_verdict *out)
 {
 	if (!is_origin_allowed(config, req->origin)) {
-		auth_refuse(out, WSG_CLOSE_FORBIDDEN, "origin not allowed");
+		auth_refuse(out, HANDSHAKE_ORIGIN_NOT_ALLOWED, WSG_CLOSE_FORBIDDEN, "origin not allowed");
 		return;
 	}
 	if (!req->token || !*req->token) {
-		auth_refuse(out, WSG_CLOSE_FORBIDDEN, "missing token");
+		auth_refuse(out, HANDSHAKE_MISSING_TOKEN, WSG_CLOSE_FORBIDDEN, "missing token");
 		return;
 	}
 	const struct wsg_token *token = find_token(config, req->token);
 	if (!token) {
-		auth_refuse(out, WSG_CLOSE_FORBIDDEN, "invalid token");
+		auth_refuse(out, HANDSHAKE_INVALID_TOKEN, WSG_CLOSE_FORBIDDEN, "invalid token");
 		return;
 	}
 	/* "?device=" with no value is the same as no device */
 	if (req->device && *req->device && !auth_is_valid_id(req->device, WSG_DEVICE_MAX)) {
-		auth_refuse(out, WSG_CLOSE_BAD_REQUEST, "invalid device id");
+		auth_refuse(out, HANDSHAKE_INVALID_DEVICE, WSG_CLOSE_BAD_REQUEST, "invalid device id");
 		return;
 	}
 	out->token = token;
+	out->outcome = HANDSHAKE_ADMITTED;
 	out->close_code = 0;
 	out->reason = NULL;
 	out->http_status = 0;

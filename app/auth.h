@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct auth_request {
 	const char *token;  /* NULL when the client sent none */
@@ -22,12 +23,13 @@ struct auth_verdict {
 	int close_code;		       /* 0 when admitted */
 	const char *reason;	       /* why not, for the client and the log */
 	int http_status;	       /* status for a refusal before the upgrade */
+	enum handshake_outcome outcome;
 };
 
 void auth_decide(const struct wsg_config *config, const struct auth_request *req, struct auth_verdict *out);
 
 /* A refusal with code's HTTP status; reason NULL takes the close-code table's text. */
-void auth_refuse(struct auth_verdict *out, int code, const char *reason);
+void auth_refuse(struct auth_verdict *out, enum handshake_outcome outcome, int code, const char *reason);
 
 /*
  * Extracts the token from an "Authorization: Bearer T" value; returns NULL when

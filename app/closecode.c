@@ -31,8 +31,14 @@ static const struct wsg_close_info close_table[] = {
 	  "a newer session for this user and device took over (on_repeat = replace-old)" },
 	{ WSG_CLOSE_FORBIDDEN, "forbidden", WSG_ADVICE_DO_NOT_RECONNECT, 403,
 	  "missing token, invalid token or origin not allowed (the reason says which)" },
+	{ WSG_CLOSE_DISCONNECTED, "disconnected by the application", WSG_ADVICE_DO_NOT_RECONNECT, 0,
+	  "the backend closed the session (POST /api/disconnect; it may send any 4000-4999 code)" },
 	{ WSG_CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout", WSG_ADVICE_RECONNECT_BACKOFF, 0,
 	  "nothing arrived for heartbeat.interval_ms + heartbeat.timeout_ms" },
+	{ WSG_CLOSE_RATE_LIMITED, "rate limited", WSG_ADVICE_RECONNECT_BACKOFF, 0,
+	  "the client kept sending past limits.messages_per_second after rate_limited errors" },
+	{ WSG_CLOSE_SLOW_CONSUMER, "slow consumer", WSG_ADVICE_RECONNECT_BACKOFF, 0,
+	  "the client read too slowly: its queue passed limits.max_queued_bytes" },
 };
 
 const struct wsg_close_info *closecode_find(int code)

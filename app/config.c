@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "channel.h"
 #include "tls.h"
 
 struct loader {
@@ -272,6 +273,58 @@ static int load_proxy(struct loader *ld, const config_setting_t *root, struct ws
 	return 0;
 }
 
+static int load_api(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "keys", "max_body_bytes", NULL };
+	config_setting_t *g, *keys;
+	long long max = (long long)c->api_max_body_bytes;
+
+	if (get_group(ld, root, "api", &g))
+		return -1;
+	if (!g)
+		return 0;
+	if (check_known_keys(ld, g, "api", known) || get_int(ld, g, "api", "max_body_bytes", 64, 16 * 1024 * 1024, &max))
+		return -1;
+	c->api_max_body_bytes = (size_t)max;
+	keys = config_setting_get_member(g, "keys");
+	if (!keys)
+		return 0;
+	if (!config_setting_is_array(keys) && !config_setting_is_list(keys))
+		return fail_at(ld, line_of(keys), "key 'api.keys' must be an array of strings");
+	int count = config_setting_length(keys);
+	c->api_keys = calloc((size_t)count + 1, sizeof(*c->api_keys));
+	if (!c->api_keys)
+		return fail_at(ld, line_of(keys), "out of memory");
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *e = config_setting_get_elem(keys, (unsigned)i);
+		const char *key = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		if (!key || strlen(key) < 16)
+			return fail_at(ld, line_of(keys), "key 'api.keys' entry %d must be a string of at least 16 characters",
+				       i + 1);
+		auth_token_digest(key, strlen(key), c->api_keys[i]);
+		c->api_key_count++;
+	}
+	return 0;
+}
+
+static int load_limits(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "max_queued_bytes", "messages_per_second", "burst", "max_subscriptions",
+					     NULL };
+	config_setting_t *g;
+	long long queued = (long long)c->max_queued_bytes;
+
+	if (get_group(ld, root, "limits", &g) || (g && check_known_keys(ld, g, "limits", known)))
+		return -1;
+	if (get_int(ld, g, "limits", "max_queued_bytes", 4096, 1024LL * 1024 * 1024, &queued) ||
+	    get_uint(ld, g, "limits", "messages_per_second", 1, 1000000, &c->messages_per_second) ||
+	    get_uint(ld, g, "limits", "burst", 1, 1000000, &c->burst) ||
+	    get_uint(ld, g, "limits", "max_subscriptions", 1, 100000, &c->max_subscriptions))
+		return -1;
+	c->max_queued_bytes = (size_t)queued;
+	return 0;
+}
+
 static int load_websocket(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
 	static const char *const known[] = { "path", "max_message_bytes", NULL };
@@ -364,9 +417,46 @@ static int load_shutdown(struct loader *ld, const config_setting_t *root, struct
 	return get_uint(ld, g, "shutdown", "grace_ms", 0, 600000, &c->shutdown_grace_ms);
 }
 
+static int load_globs(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
+		      struct wsg_globs *globs)
+{
+	const config_setting_t *list = config_setting_get_member(group, name);
+
+	if (!list)
+		return 0;
+	if (!config_setting_is_array(list) && !config_setting_is_list(list))
+		return fail_at(ld, line_of(list), "key '%s.%s' must be an array of names or globs like \"chat.*\"",
+			       prefix, name);
+	int count = config_setting_length(list);
+	globs->items = calloc((size_t)count + 1, sizeof(*globs->items));
+	if (!globs->items)
+		return fail_at(ld, line_of(list), "out of memory");
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *text = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		if (!text || !channel_glob_is_valid(text))
+			return fail_at(ld, line_of(list),
+				       "key '%s.%s' entry %d must be a name or glob: dot-separated segments of "
+				       "A-Z a-z 0-9 _ - @ :, \"*\" for one segment, a final \"**\" for the rest",
+				       prefix, name, i + 1);
+		globs->items[i] = strdup(text);
+		if (!globs->items[i])
+			return fail_at(ld, line_of(list), "out of memory");
+		globs->count++;
+	}
+	return 0;
+}
+
+static void free_globs(struct wsg_globs *globs)
+{
+	for (size_t i = 0; i < globs->count; i++)
+		free(globs->items[i]);
+	free(globs->items);
+}
+
 static int load_token(struct loader *ld, const config_setting_t *entry, int index, struct wsg_token *t)
 {
-	static const char *const known[] = { "token", "user", NULL };
+	static const char *const known[] = { "token", "user", "subscribe", "publish", "send", NULL };
 	const config_setting_t *token, *user;
 	char prefix[32];
 
@@ -387,7 +477,13 @@ static int load_token(struct loader *ld, const config_setting_t *entry, int inde
 			       "key '%s.user' must be 1 to %d characters of A-Z a-z 0-9 . _ : @ -", prefix, WSG_USER_MAX);
 	auth_token_digest(config_setting_get_string(token), strlen(config_setting_get_string(token)), t->digest);
 	t->user = strdup(config_setting_get_string(user));
-	return t->user ? 0 : fail_at(ld, line_of(user), "out of memory");
+	if (!t->user)
+		return fail_at(ld, line_of(user), "out of memory");
+	return load_globs(ld, entry, prefix, "subscribe", &t->subscribe) ||
+			       load_globs(ld, entry, prefix, "publish", &t->publish) ||
+			       load_globs(ld, entry, prefix, "send", &t->send)
+		       ? -1
+		       : 0;
 }
 
 static int load_tokens(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
@@ -404,9 +500,9 @@ static int load_tokens(struct loader *ld, const config_setting_t *root, struct w
 		return fail_at(ld, line_of(list), "out of memory");
 	for (int i = 0; i < count; i++) {
 		const config_setting_t *entry = config_setting_get_elem(list, (unsigned)i);
+		c->token_count++; /* counted first so a half-loaded entry is freed too */
 		if (load_token(ld, entry, i, &c->tokens[i]))
 			return -1;
-		c->token_count++;
 		for (int j = 0; j < i; j++)
 			if (!memcmp(c->tokens[j].digest, c->tokens[i].digest, WSG_TOKEN_DIGEST_LEN))
 				return fail_at(ld, line_of(config_setting_get_member(entry, "token")),
@@ -434,6 +530,11 @@ static struct wsg_config *config_defaults(const char *path)
 	c->heartbeat_interval_ms = 25000;
 	c->heartbeat_timeout_ms = 10000;
 	c->shutdown_grace_ms = 5000;
+	c->api_max_body_bytes = 65536;
+	c->max_queued_bytes = 1024 * 1024;
+	c->messages_per_second = 50;
+	c->burst = 100;
+	c->max_subscriptions = 64;
 	if (!c->file || !c->listen_address || !c->tls_address || !c->ws_path) {
 		config_free(c);
 		return NULL;
@@ -444,7 +545,7 @@ static struct wsg_config *config_defaults(const char *path)
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
 {
 	static const char *const known[] = { "listen", "listen_tls", "proxy", "websocket", "auth", "sessions",
-					     "heartbeat", "shutdown", "tokens", NULL };
+					     "heartbeat", "shutdown", "limits", "api", "tokens", NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
@@ -468,7 +569,8 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) ||
 	    load_listen_tls(&ld, root, c) || load_proxy(&ld, root, c) ||
 	    load_websocket(&ld, root, c) || load_auth(&ld, root, c) || load_sessions(&ld, root, c) ||
-	    load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) || load_tokens(&ld, root, c))
+	    load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) || load_limits(&ld, root, c) ||
+	    load_api(&ld, root, c) || load_tokens(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;
@@ -493,8 +595,13 @@ void config_free(struct wsg_config *c)
 	for (size_t i = 0; i < c->origin_count; i++)
 		free(c->origins[i]);
 	free(c->origins);
-	for (size_t i = 0; i < c->token_count; i++)
+	for (size_t i = 0; i < c->token_count; i++) {
 		free(c->tokens[i].user);
+		free_globs(&c->tokens[i].subscribe);
+		free_globs(&c->tokens[i].publish);
+		free_globs(&c->tokens[i].send);
+	}
+	free(c->api_keys);
 	free(c->tokens);
 	free(c);
 }

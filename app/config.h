@@ -18,9 +18,18 @@
 enum wsg_reject_mode { WSG_REJECT_HTTP, WSG_REJECT_CLOSE };
 enum wsg_repeat_policy { WSG_REPEAT_REJECT_NEW, WSG_REPEAT_REPLACE_OLD };
 
+/* A list of channel or user globs (see channel.h); empty: nothing allowed. */
+struct wsg_globs {
+	char **items;
+	size_t count;
+};
+
 struct wsg_token {
 	unsigned char digest[WSG_TOKEN_DIGEST_LEN];
 	char *user;
+	struct wsg_globs subscribe; /* channels this token may subscribe to */
+	struct wsg_globs publish;   /* channels it may publish to */
+	struct wsg_globs send;	    /* users it may send direct messages to */
 };
 
 struct wsg_config {
@@ -55,6 +64,15 @@ struct wsg_config {
 
 	struct wsg_token *tokens;
 	size_t token_count;
+
+	unsigned char (*api_keys)[WSG_TOKEN_DIGEST_LEN]; /* backend API keys, as digests */
+	size_t api_key_count;
+	size_t api_max_body_bytes;
+
+	size_t max_queued_bytes;     /* per session; past it: 4109 slow consumer */
+	unsigned messages_per_second; /* per session, token bucket */
+	unsigned burst;
+	unsigned max_subscriptions; /* per session */
 };
 
 /*

@@ -134,6 +134,15 @@ void heartbeat_start(struct hb_wheel *wheel, struct hb_session *s, const struct 
 	hb_wheel_arm(wheel, &s->timer, now_ms + p->interval_ms);
 }
 
+void heartbeat_pong(struct hb_wheel *wheel, struct hb_session *s, const struct hb_policy *p, uint64_t now_ms)
+{
+	s->last_rx_ms = now_ms;
+	if (!s->is_awaiting_pong)
+		return; /* unsolicited: liveness only, the timer already points at the next ping */
+	s->is_awaiting_pong = false;
+	hb_wheel_arm(wheel, &s->timer, now_ms + p->interval_ms);
+}
+
 enum hb_action heartbeat_on_due(struct hb_wheel *wheel, struct hb_session *s, const struct hb_policy *p,
 				uint64_t now_ms)
 {

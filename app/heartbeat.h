@@ -72,6 +72,12 @@ static inline void heartbeat_seen(struct hb_session *s, uint64_t now_ms)
 	s->last_rx_ms = now_ms;
 }
 
+/*
+ * A pong: when it answers our ping, the next ping is due interval_ms from
+ * now, not when the ping's timeout would have expired. O(1).
+ */
+void heartbeat_pong(struct hb_wheel *wheel, struct hb_session *s, const struct hb_policy *p, uint64_t now_ms);
+
 /* Decides what a due session needs and re-arms its timer unless it timed out. */
 enum hb_action heartbeat_on_due(struct hb_wheel *wheel, struct hb_session *s, const struct hb_policy *p,
 				uint64_t now_ms);

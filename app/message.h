@@ -1,24 +1,51 @@
 /*
- * The client message protocol: JSON text frames with a "type". Pure: takes a
- * complete, UTF-8-valid message and returns the reply to queue, so it is
- * driven by unit tests without a socket. Routing (channels, direct sends)
- * plugs in here as new types.
+ * The client message protocol: JSON text frames with a "type". Pure: parses
+ * and validates a complete, UTF-8-valid message into a request, and builds
+ * every reply and delivery, so unit tests drive it without a socket. What a
+ * request does (routing, permissions) is app/messaging.c's business.
  */
 #ifndef WSGATE_MESSAGE_H
 #define WSGATE_MESSAGE_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct message_reply {
-	char *text; /* malloc'd reply, NULL when there is none */
-	size_t len;
+enum request_type {
+	REQUEST_INVALID,   /* error_code / error_text say why */
+	REQUEST_TEXT_PING, /* the bare text "ping": answered "pong" */
+	REQUEST_PING,
+	REQUEST_SUBSCRIBE,
+	REQUEST_UNSUBSCRIBE,
+	REQUEST_PUBLISH,
+	REQUEST_SEND,
 };
 
-/* Handles one client message; returns -1 only when out of memory. */
-int message_handle(const char *text, size_t len, struct message_reply *reply);
+struct request {
+	enum request_type type;
+	json_t *root;	     /* owned */
+	json_t *id;	     /* borrowed from root; NULL when absent */
+	const char *channel; /* subscribe, unsubscribe, publish */
+	const char *to;	     /* send */
+	json_t *data;	     /* publish, send */
+	const char *error_code;
+	char error_text[256];
+};
 
-/* The first message of every admitted session. */
+/* Parses text into req; returns -1 only when out of memory. Free with message_request_free. */
+int message_parse(const char *text, size_t len, struct request *req);
+void message_request_free(struct request *req);
+
+/* Replies and deliveries, malloc'd compact JSON; NULL when out of memory. */
+char *message_error(json_t *id, const char *code, const char *text, size_t *len);
+char *message_ack(json_t *id, long long delivered, size_t *len); /* delivered < 0: not shown */
+char *message_pong(json_t *id, size_t *len);
 char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms,
 		      size_t *len);
+/* {"type":"message","channel":..,"from":..,"data":..,"seq":N,"ts":MS}; from NULL: the backend API. */
+char *message_channel_delivery(const char *channel, const char *from, json_t *data, uint64_t seq, uint64_t ts_ms,
+			       size_t *len);
+/* {"type":"message","from":..,"to":..,"data":..,"ts":MS}: a direct message. */
+char *message_direct_delivery(const char *from, const char *to, json_t *data, uint64_t ts_ms, size_t *len);
 
 #endif

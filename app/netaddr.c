@@ -101,6 +101,7 @@ bool netaddr_client_address(const char *peer, const char *forwarded_for, const c
 	util_strlcpy(out, peer, outlen);
 	if (!trusted_count || !is_trusted(peer, trusted, trusted_count))
 		return false;
+	bool forwarded = false;
 	if (forwarded_for && *forwarded_for) {
 		const char *end = forwarded_for + strlen(forwarded_for);
 		while (end > forwarded_for) {
@@ -110,12 +111,14 @@ bool netaddr_client_address(const char *peer, const char *forwarded_for, const c
 			if (take_hop(start, end, hop, sizeof(hop)))
 				break; /* garbage: keep the last address we could believe */
 			util_strlcpy(out, hop, outlen);
+			forwarded = true;
 			if (!is_trusted(hop, trusted, trusted_count))
 				break;
 			end = start > forwarded_for ? start - 1 : start;
 		}
 	} else if (real_ip && !take_hop(real_ip, real_ip + strlen(real_ip), hop, sizeof(hop))) {
 		util_strlcpy(out, hop, outlen);
+		forwarded = true;
 	}
-	return strcmp(out, peer) != 0;
+	return forwarded;
 }

@@ -31,7 +31,8 @@ bool netaddr_in_any(const struct netaddr *addr, const struct netaddr_net *nets, 
  * The client's address for a connection from peer. When peer is trusted, walk
  * X-Forwarded-For from the right past trusted hops; the first other address is
  * the client (X-Real-IP when there is no X-Forwarded-For). A malformed hop ends
- * the walk at the last address believed. Returns true when out differs from peer.
+ * the walk at the last address believed. Returns true when out came from a
+ * forwarded header (it may equal peer when client and proxy share a host).
  */
 bool netaddr_client_address(const char *peer, const char *forwarded_for, const char *real_ip,
 			    const struct netaddr_net *trusted, size_t trusted_count, char *out, size_t outlen);

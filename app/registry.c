@@ -7,86 +7,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = ROTL(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = ROTL(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = ROTL(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = ROTL(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = ROTL(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = ROTL(v2, 32);                                                                 \
-	} while (0)
-
-/* SipHash-1-3 over a byte stream fed in pieces (user, a separator, device). */
-struct siphash {
-	uint64_t v0, v1, v2, v3;
-	uint64_t pending;
-	size_t total;
-};
-
-static void siphash_init(struct siphash *s, const uint64_t key[2])
-{
-	s->v0 = 0x736f6d6570736575ULL ^ key[0];
-	s->v1 = 0x646f72616e646f6dULL ^ key[1];
-	s->v2 = 0x6c7967656e657261ULL ^ key[0];
-	s->v3 = 0x7465646279746573ULL ^ key[1];
-	s->pending = 0;
-	s->total = 0;
-}
-
-static void siphash_compress(struct siphash *s, uint64_t m)
-{
-	uint64_t v0 = s->v0, v1 = s->v1, v2 = s->v2, v3 = s->v3;
-
-	v3 ^= m;
-	SIPROUND;
-	v0 ^= m;
-	s->v0 = v0;
-	s->v1 = v1;
-	s->v2 = v2;
-	s->v3 = v3;
-}
-
-static void siphash_update(struct siphash *s, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		s->pending |= (uint64_t)p[i] << (8 * (s->total & 7));
-		s->total++;
-		if (!(s->total & 7)) {
-			siphash_compress(s, s->pending);
-			s->pending = 0;
-		}
-	}
-}
-
-static uint64_t siphash_final(struct siphash *s)
-{
-	uint64_t b = s->pending | ((uint64_t)(s->total & 0xff) << 56);
-	uint64_t v0, v1, v2, v3;
-
-	siphash_compress(s, b);
-	v0 = s->v0;
-	v1 = s->v1;
-	v2 = s->v2 ^ 0xff;
-	v3 = s->v3;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
+#include "hash.h"
 
 static uint64_t key_hash(const struct registry *reg, const char *user, const char *device)
 {
@@ -107,16 +29,29 @@ int registry_init(struct registry *reg, size_t expected)
 	while (n < expected)
 		n <<= 1;
 	reg->buckets = calloc(n, sizeof(*reg->buckets));
-	if (!reg->buckets)
+	reg->user_buckets = calloc(n, sizeof(*reg->user_buckets));
+	if (!reg->buckets || !reg->user_buckets) {
+		registry_free(reg);
 		return -1;
+	}
 	reg->bucket_count = n;
-	if (getrandom(reg->key, sizeof(reg->key), 0) != (ssize_t)sizeof(reg->key))
+	reg->user_bucket_count = n;
+	if (siphash_random_key(reg->key))
 		return -1;
 	return 0;
 }
 
 void registry_free(struct registry *reg)
 {
+	for (size_t i = 0; i < reg->user_bucket_count; i++) {
+		struct registry_user *u = reg->user_buckets[i], *next;
+		for (; u; u = next) {
+			next = u->bucket_next;
+			free(u->name);
+			free(u);
+		}
+	}
+	free(reg->user_buckets);
 	free(reg->buckets);
 	memset(reg, 0, sizeof(*reg));
 }
@@ -159,12 +94,105 @@ static int grow(struct registry *reg)
 	return 0;
 }
 
+static struct registry_user *find_user(const struct registry *reg, const char *user, uint64_t hash)
+{
+	for (struct registry_user *u = reg->user_buckets[hash & (reg->user_bucket_count - 1)]; u; u = u->bucket_next)
+		if (u->hash == hash && !strcmp(u->name, user))
+			return u;
+	return NULL;
+}
+
+struct registry_entry *registry_first_of_user(const struct registry *reg, const char *user)
+{
+	struct registry_user *u = find_user(reg, user, siphash_string(reg->key, user));
+
+	return u ? u->first : NULL;
+}
+
+static int grow_users(struct registry *reg)
+{
+	size_t count = reg->user_bucket_count * 2;
+	struct registry_user **buckets = calloc(count, sizeof(*buckets));
+
+	if (!buckets)
+		return -1;
+	for (size_t i = 0; i < reg->user_bucket_count; i++) {
+		struct registry_user *u = reg->user_buckets[i], *next;
+		for (; u; u = next) {
+			next = u->bucket_next;
+			u->bucket_next = buckets[u->hash & (count - 1)];
+			buckets[u->hash & (count - 1)] = u;
+		}
+	}
+	free(reg->user_buckets);
+	reg->user_buckets = buckets;
+	reg->user_bucket_count = count;
+	return 0;
+}
+
+/* The user's node, made on their first session. */
+static struct registry_user *attach_user(struct registry *reg, const char *user)
+{
+	uint64_t hash = siphash_string(reg->key, user);
+	struct registry_user *u = find_user(reg, user, hash);
+
+	if (u)
+		return u;
+	if (reg->user_count >= reg->user_bucket_count && grow_users(reg))
+		return NULL;
+	u = calloc(1, sizeof(*u));
+	if (!u || !(u->name = strdup(user))) {
+		free(u);
+		return NULL;
+	}
+	u->hash = hash;
+	u->bucket_next = reg->user_buckets[hash & (reg->user_bucket_count - 1)];
+	reg->user_buckets[hash & (reg->user_bucket_count - 1)] = u;
+	reg->user_count++;
+	return u;
+}
+
+static void detach_user(struct registry *reg, struct registry_entry *entry)
+{
+	struct registry_user *u = entry->owner;
+
+	if (entry->user_prev)
+		entry->user_prev->user_next = entry->user_next;
+	else
+		u->first = entry->user_next;
+	if (entry->user_next)
+		entry->user_next->user_prev = entry->user_prev;
+	entry->user_prev = entry->user_next = NULL;
+	entry->owner = NULL;
+	if (--u->count)
+		return;
+	struct registry_user **link = &reg->user_buckets[u->hash & (reg->user_bucket_count - 1)];
+	while (*link != u)
+		link = &(*link)->bucket_next;
+	*link = u->bucket_next;
+	reg->user_count--;
+	free(u->name);
+	free(u);
+}
+
 int registry_add(struct registry *reg, struct registry_entry *entry)
 {
+	struct registry_user *u;
+
 	if (entry->is_registered || registry_find(reg, entry->user, entry->device))
 		return -1;
 	if (reg->count >= reg->bucket_count && grow(reg))
 		return -1;
+	u = attach_user(reg, entry->user);
+	if (!u)
+		return -1;
+	entry->owner = u;
+	entry->user_prev = NULL;
+	entry->user_next = u->first;
+	if (u->first)
+		u->first->user_prev = entry;
+	u->first = entry;
+	u->count++;
 	entry->hash = key_hash(reg, entry->user, entry->device);
 	size_t b = entry->hash & (reg->bucket_count - 1);
 	entry->bucket_next = reg->buckets[b];
@@ -201,6 +229,7 @@ void registry_remove(struct registry *reg, struct registry_entry *entry)
 	else
 		reg->last = entry->prev;
 
+	detach_user(reg, entry);
 	entry->prev = entry->next = entry->bucket_next = NULL;
 	entry->is_registered = false;
 	reg->count--;

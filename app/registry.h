@@ -12,13 +12,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct registry_user;
+
 struct registry_entry {
 	const char *user;   /* owned by the session that embeds the entry */
 	const char *device; /* "" when the client named no device */
 	uint64_t hash;
 	struct registry_entry *bucket_next;
 	struct registry_entry *prev, *next; /* every registered session, oldest first */
+	struct registry_user *owner;	    /* every session of this user */
+	struct registry_entry *user_prev, *user_next;
 	bool is_registered;
+};
+
+/* One per connected user, for "every session of bob" without a walk. */
+struct registry_user {
+	char *name;
+	uint64_t hash;
+	struct registry_user *bucket_next;
+	struct registry_entry *first;
+	size_t count;
 };
 
 struct registry {
@@ -26,6 +39,9 @@ struct registry {
 	size_t bucket_count; /* a power of two */
 	size_t count;
 	struct registry_entry *first, *last;
+	struct registry_user **user_buckets;
+	size_t user_bucket_count;
+	size_t user_count;
 	uint64_t key[2];
 };
 
@@ -42,6 +58,9 @@ static inline size_t registry_count(const struct registry *reg)
 {
 	return reg->count;
 }
+
+/* The sessions of one user (then entry->user_next), NULL when none. */
+struct registry_entry *registry_first_of_user(const struct registry *reg, const char *user);
 
 /* Iteration for whole-server events (shutdown, listings), never for one session's work. */
 static inline struct registry_entry *registry_first(const struct registry *reg)

@@ -23,12 +23,7 @@ _Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame 
 #define WSG_RX_BUFFER_SIZE 4096
 /* A session told to close gets this long to flush its close frame before it is cut. */
 #define WSG_CLOSE_FLUSH_MS 5000
-/*
- * Replies queued faster than a client reads them: stop reading its requests
- * past the high mark, resume below the low mark, so memory stays bounded.
- */
-#define WSG_OUTQ_HIGH_BYTES (256 * 1024)
-#define WSG_OUTQ_LOW_BYTES (64 * 1024)
+
 
 /*
  * One protocol for the whole listener. lws binds every new connection, and
@@ -41,11 +36,6 @@ static const struct lws_protocols server_protocols[] = {
 	{ WSG_PROTOCOL_WS, protocol_ws_callback, sizeof(struct session), WSG_RX_BUFFER_SIZE, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
-
-static struct session *session_of_entry(struct registry_entry *e)
-{
-	return lws_container_of(e, struct session, entry);
-}
 
 static struct session *session_of_timer(struct hb_timer *t)
 {
@@ -99,7 +89,7 @@ static void decide(struct wsg_server *server, const struct handshake *hs, struct
 	const struct wsg_config *config = server->config;
 
 	if (server->is_stopping) {
-		auth_refuse(v, WSG_CLOSE_SHUTDOWN, NULL);
+		auth_refuse(v, HANDSHAKE_SHUTTING_DOWN, WSG_CLOSE_SHUTDOWN, NULL);
 		return;
 	}
 	auth_decide(config, &req, v);
@@ -109,7 +99,7 @@ static void decide(struct wsg_server *server, const struct handshake *hs, struct
 	if (config->on_repeat == WSG_REPEAT_REPLACE_OLD &&
 	    registry_find(&server->registry, v->token->user, req.device ? req.device : ""))
 		return;
-	auth_refuse(v, WSG_CLOSE_AT_CAPACITY, NULL);
+	auth_refuse(v, HANDSHAKE_AT_CAPACITY, WSG_CLOSE_AT_CAPACITY, NULL);
 }
 
 void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict)
@@ -136,7 +126,8 @@ static void client_address(const struct wsg_server *server, struct lws *wsi, cha
 	if (config->trusted_proxy_count) {
 		if (lws_hdr_copy(wsi, forwarded, sizeof(forwarded), WSI_TOKEN_X_FORWARDED_FOR) < 0)
 			forwarded[0] = '\0';
-		if (lws_hdr_custom_copy(wsi, real_ip, sizeof(real_ip), "x-real-ip:", 10) < 0)
+		/* a known token in Debian's lws (UNCOMMON_HEADERS), so not a custom header */
+		if (lws_hdr_copy(wsi, real_ip, sizeof(real_ip), WSI_TOKEN_HTTP_X_REAL_IP) < 0)
 			real_ip[0] = '\0';
 	}
 	if (netaddr_client_address(peer, forwarded, real_ip, config->trusted_proxies, config->trusted_proxy_count, out,
@@ -148,6 +139,7 @@ void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct
 {
 	char peer[WSG_PEER_MAX], via[WSG_PEER_MAX], reason[256];
 
+	server->metrics.handshakes[v->outcome]++;
 	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
 	log_event(LOG_INFO, "handshake_refused", "peer=%s%s%s code=%d reason=%s %s", peer, *via ? " via=" : "", via,
 		  v->close_code, log_quote(reason, sizeof(reason), v->reason, strlen(v->reason)), how);
@@ -158,11 +150,14 @@ void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct
 static void session_begin(struct session *s, struct wsg_server *server, struct lws *wsi,
 			  const struct auth_verdict *v, const char *device)
 {
+	/* an upgrade is a GET: no request body can be pending here */
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->server = server;
 	s->refusal_code = v->close_code;
 	s->refusal_reason = v->reason;
+	s->refusal_outcome = v->outcome;
+	s->token = v->token;
 	if (v->token) {
 		util_strlcpy(s->user, v->token->user, sizeof(s->user));
 		util_strlcpy(s->device, device ? device : "", sizeof(s->device));
@@ -182,19 +177,23 @@ void server_session_begin(struct wsg_server *server, struct session *s, struct l
 	session_begin(s, server, wsi, &v, hs.has_device ? hs.device : NULL);
 }
 
-static int queue_text(struct session *s, const char *text, size_t len)
+int session_queue(struct session *s, struct outmsg *msg)
 {
-	struct outmsg *msg = outmsg_new(text, len);
-	int rc;
+	const struct wsg_config *config = s->server->config;
 
-	if (!msg)
+	if (session_has_close(s))
 		return -1;
-	rc = outq_push(&s->outq, msg);
-	outmsg_unref(msg);
-	if (rc)
-		return rc;
+	if (s->outq.bytes + msg->len > config->max_queued_bytes) {
+		s->server->metrics.slow_consumers++;
+		session_close(s, WSG_CLOSE_SLOW_CONSUMER, NULL);
+		outq_clear(&s->outq); /* its memory goes now, not when the peer finally reads */
+		return -1;
+	}
+	if (outq_push(&s->outq, msg))
+		return -1;
 	lws_callback_on_writable(s->wsi);
-	if (s->outq.bytes > WSG_OUTQ_HIGH_BYTES && !s->is_rx_paused) {
+	/* its own replies piling up: stop reading its requests until it drains */
+	if (s->outq.bytes > config->max_queued_bytes / 2 && !s->is_rx_paused) {
 		s->is_rx_paused = true;
 		lws_rx_flow_control(s->wsi, 0);
 	}
@@ -210,6 +209,7 @@ static void admit(struct session *s)
 
 	if (existing) {
 		if (server->config->on_repeat == WSG_REPEAT_REJECT_NEW) {
+			server->metrics.handshakes[HANDSHAKE_REPEAT_CONNECT]++;
 			s->refusal_code = WSG_CLOSE_REPEAT_CONNECT;
 			s->refusal_reason = closecode_find(WSG_CLOSE_REPEAT_CONNECT)->reason;
 			session_close(s, WSG_CLOSE_REPEAT_CONNECT, NULL);
@@ -226,13 +226,17 @@ static void admit(struct session *s)
 	}
 	s->is_admitted = true;
 	heartbeat_start(&server->wheel, &s->hb, &server->heartbeat, s->opened_ms);
+	ratelimit_init(&s->rate, server->config->burst, s->opened_ms);
+	server->metrics.handshakes[HANDSHAKE_ADMITTED]++;
 	welcome = message_welcome(s->id, s->user, s->device, server->config->heartbeat_interval_ms, &len);
-	if (!welcome || queue_text(s, welcome, len)) {
-		free(welcome);
+	struct outmsg *msg = welcome ? outmsg_new(welcome, len) : NULL;
+	free(welcome);
+	if (!msg || session_queue(s, msg)) {
+		outmsg_unref(msg);
 		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
 		return;
 	}
-	free(welcome);
+	outmsg_unref(msg);
 	log_event(LOG_INFO, "session_open", "session=%s user=%s device=%s peer=%s%s%s", s->id, s->user,
 		  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via);
 }
@@ -240,8 +244,10 @@ static void admit(struct session *s)
 void session_established(struct session *s)
 {
 	s->opened_ms = util_now_ms();
+	s->opened_wall_ms = util_wall_ms();
 	s->server->live_sessions++;
 	if (s->refusal_code) {
+		s->server->metrics.handshakes[s->refusal_outcome]++;
 		session_close(s, s->refusal_code, s->refusal_reason);
 		return;
 	}
@@ -284,16 +290,9 @@ static int close_now(struct session *s, int code)
 
 static int handle_message(struct session *s, const void *text, size_t len)
 {
-	struct message_reply reply;
-	int rc;
-
 	if (!util_is_valid_utf8(text, len))
 		return close_now(s, WSG_CLOSE_INVALID_UTF8);
-	if (message_handle(text, len, &reply))
-		return close_now(s, WSG_CLOSE_INTERNAL_ERROR);
-	rc = reply.text ? queue_text(s, reply.text, reply.len) : 0;
-	free(reply.text);
-	return rc ? close_now(s, WSG_CLOSE_INTERNAL_ERROR) : 0;
+	return session_handle_message(s, text, len);
 }
 
 int session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
@@ -338,7 +337,10 @@ int session_receive(struct session *s, const void *in, size_t len, bool is_first
 
 void session_pong(struct session *s)
 {
-	heartbeat_seen(&s->hb, util_now_ms());
+	/* a closing session's timer holds its flush deadline: leave it */
+	if (session_has_close(s) || !s->is_admitted)
+		return;
+	heartbeat_pong(&s->server->wheel, &s->hb, &s->server->heartbeat, util_now_ms());
 }
 
 void session_peer_closed(struct session *s, const unsigned char *payload, size_t len)
@@ -381,11 +383,13 @@ int session_writeable(struct session *s)
 	while ((msg = outq_peek(&s->outq)) && !lws_send_pipe_choked(s->wsi)) {
 		if (lws_write(s->wsi, outmsg_payload(msg), msg->len, LWS_WRITE_TEXT) < (int)msg->len)
 			return -1;
+		s->server->metrics.messages_out++;
+		s->server->metrics.bytes_out += msg->len;
 		outq_pop(&s->outq);
 	}
 	if (outq_peek(&s->outq))
 		lws_callback_on_writable(s->wsi);
-	if (s->is_rx_paused && s->outq.bytes < WSG_OUTQ_LOW_BYTES) {
+	if (s->is_rx_paused && s->outq.bytes < s->server->config->max_queued_bytes / 4) {
 		s->is_rx_paused = false;
 		lws_rx_flow_control(s->wsi, 1);
 	}
@@ -417,17 +421,19 @@ void session_end(struct session *s)
 	int code = s->closed_by == CLOSED_BY_NONE ? 1006 : s->close_code;
 	log_quote(reason, sizeof(reason), s->close_reason, s->close_reason_len);
 	hb_wheel_cancel(&server->wheel, &s->hb.timer);
+	router_unsubscribe_all(&server->router, &s->subscriptions);
+	metrics_count_close(&server->metrics, code);
 	if (s->is_admitted) {
 		registry_remove(&server->registry, &s->entry);
 		log_event(LOG_INFO, "session_close",
-			  "session=%s user=%s device=%s peer=%s code=%d reason=%s by=%s dur_ms=%llu", s->id, s->user,
-			  *s->device ? s->device : "-", s->peer, code, reason, closed_by_name(s->closed_by),
-			  (unsigned long long)dur);
+			  "session=%s user=%s device=%s peer=%s%s%s code=%d reason=%s by=%s dur_ms=%llu", s->id, s->user,
+			  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
+			  closed_by_name(s->closed_by), (unsigned long long)dur);
 	} else {
 		log_event(LOG_INFO, "session_refused",
-			  "user=%s device=%s peer=%s code=%d reason=%s by=%s dur_ms=%llu", *s->user ? s->user : "-",
-			  *s->device ? s->device : "-", s->peer, code, reason, closed_by_name(s->closed_by),
-			  (unsigned long long)dur);
+			  "user=%s device=%s peer=%s%s%s code=%d reason=%s by=%s dur_ms=%llu", *s->user ? s->user : "-",
+			  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
+			  closed_by_name(s->closed_by), (unsigned long long)dur);
 	}
 	outq_clear(&s->outq);
 	free(s->rx_buf);
@@ -455,6 +461,7 @@ static void on_heartbeat_due(struct hb_timer *timer, void *ctx)
 		lws_callback_on_writable(s->wsi);
 		break;
 	case HB_TIMED_OUT:
+		server->metrics.heartbeat_timeouts++;
 		session_close(s, WSG_CLOSE_HEARTBEAT_TIMEOUT, NULL);
 		break;
 	}
@@ -528,6 +535,7 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	server->heartbeat.interval_ms = config->heartbeat_interval_ms;
 	server->heartbeat.timeout_ms = config->heartbeat_timeout_ms;
 	if (registry_init(&server->registry, config->max_sessions < 65536 ? config->max_sessions : 65536) ||
+	    router_init(&server->router) ||
 	    hb_wheel_init(&server->wheel, hb_tick_ms_for(config->heartbeat_interval_ms, config->heartbeat_timeout_ms),
 			  1024, now)) {
 		log_event(LOG_ERROR, "startup", "msg=\"out of memory\"");
@@ -605,5 +613,6 @@ void server_free(struct wsg_server *server)
 		lws_context_destroy(server->context);
 	server->context = NULL;
 	hb_wheel_free(&server->wheel);
+	router_free(&server->router);
 	registry_free(&server->registry);
 }

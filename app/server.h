@@ -13,13 +13,18 @@
 #include "auth.h"
 #include "config.h"
 #include "heartbeat.h"
+#include "message.h"
+#include "metrics.h"
 #include "registry.h"
+#include "router.h"
 #include "session.h"
 
 struct wsg_server {
 	struct wsg_config *config;
 	struct lws_context *context;
 	struct registry registry;
+	struct router router;
+	struct metrics metrics;
 	struct hb_wheel wheel;
 	struct hb_policy heartbeat;
 	lws_sorted_usec_list_t tick;
@@ -59,5 +64,26 @@ static inline bool session_has_close(const struct session *s)
 
 /* Copies the pending close into lws so the close frame carries it. */
 void session_apply_close(struct session *s);
+
+static inline struct session *session_of_entry(struct registry_entry *e)
+{
+	return lws_container_of(e, struct session, entry);
+}
+
+/*
+ * Queues msg (a new reference) for s. Returns -1 when it is not queued: the
+ * session is closing, or this message would pass limits.max_queued_bytes,
+ * which closes it with 4109 "slow consumer" and frees its queue.
+ */
+int session_queue(struct session *s, struct outmsg *msg);
+
+/* app/messaging.c: a complete client message; -1 when the session must close now. */
+int session_handle_message(struct session *s, const char *text, size_t len);
+/* Deliveries to sessions; return how many got it (-1: out of memory). from NULL: the API. */
+long long server_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data);
+long long server_send_to_user(struct wsg_server *server, const char *from, const char *to, json_t *data);
+/* Closes the sessions of user (one device, or all with device NULL); returns how many. */
+size_t server_disconnect(struct wsg_server *server, const char *user, const char *device, int code,
+			 const char *reason);
 
 #endif

@@ -12,8 +12,11 @@
 #include "closecode.h"
 #include "config.h"
 #include "heartbeat.h"
+#include "metrics.h"
 #include "outq.h"
+#include "ratelimit.h"
 #include "registry.h"
+#include "router.h"
 
 struct lws;
 struct wsg_server;
@@ -23,7 +26,12 @@ struct wsg_server;
 
 enum session_closed_by { CLOSED_BY_NONE, CLOSED_BY_SERVER, CLOSED_BY_CLIENT };
 
+struct api_exchange;
+
 struct session {
+	/* the HTTP phase of the connection: a POST body being read, else NULL */
+	struct api_exchange *http;
+
 	struct lws *wsi;
 	struct wsg_server *server;
 	char id[WSG_SESSION_ID_LEN + 1];
@@ -32,12 +40,17 @@ struct session {
 	char peer[WSG_PEER_MAX]; /* the client, behind a trusted proxy if any */
 	char via[WSG_PEER_MAX];	 /* the trusted proxy, "" when direct */
 	uint64_t opened_ms;
+	uint64_t opened_wall_ms; /* for listings */
 
 	/* the handshake verdict, from FILTER_PROTOCOL_CONNECTION to ESTABLISHED */
 	int refusal_code;
 	const char *refusal_reason;
+	enum handshake_outcome refusal_outcome;
 
-	bool is_admitted; /* counted, registered and heartbeating */
+	const struct wsg_token *token; /* permissions; NULL until admitted */
+	bool is_admitted;	       /* counted, registered and heartbeating */
+	struct subscription_list subscriptions;
+	struct ratelimit rate;
 	struct registry_entry entry;
 	struct hb_session hb; /* also holds the close-flush deadline once closing */
 	bool is_ping_due;

@@ -16,6 +16,14 @@ uint64_t util_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t util_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Length of the UTF-8 sequence starting at s[0..len), or 0 when it is malformed. */
 static size_t utf8_sequence_len(const unsigned char *s, size_t len)
 {

@@ -12,6 +12,9 @@
 /* Milliseconds on the monotonic clock; never goes backwards. */
 uint64_t util_now_ms(void);
 
+/* Milliseconds since the Unix epoch, for timestamps clients read. */
+uint64_t util_wall_ms(void);
+
 /* True when buf[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates). */
 bool util_is_valid_utf8(const unsigned char *buf, size_t len);
 

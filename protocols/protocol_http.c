@@ -3,12 +3,16 @@
  * HTTP_CONFIRM_UPGRADE here, whatever subprotocol it asks for, so this is
  * where a wrong path gets its 404 and, with auth.reject = "http", a refused
  * client gets a real status and a JSON reason before any upgrade happens.
+ * Plain requests go to app/api.c; this file only moves bytes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "protocols.h"
 #include "server.h"
+#include "util.h"
 
 static struct wsg_server *server_of(struct lws *wsi)
 {
@@ -28,10 +32,14 @@ static const char *status_text(unsigned status)
 		return "Forbidden";
 	case 404:
 		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
 	case 413:
 		return "Payload Too Large";
 	case 426:
 		return "Upgrade Required";
+	case 500:
+		return "Internal Server Error";
 	case 503:
 		return "Service Unavailable";
 	default:
@@ -44,23 +52,38 @@ static const char *status_text(unsigned status)
  * is ours: lws would write "HTTP/1.0" for an upgrade request, whose version it
  * has not recorded yet at HTTP_CONFIRM_UPGRADE.
  */
-static int respond_json(struct lws *wsi, unsigned status, const char *body)
+static int respond(struct lws *wsi, unsigned status, const char *content_type, const char *body, size_t len,
+		   bool wants_bearer)
 {
-	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	size_t len = strlen(body);
+	unsigned char head[LWS_PRE + 1024], *start = head + LWS_PRE, *p = start, *end = head + sizeof(head) - 1;
+	static const char bearer[] = "Bearer realm=\"wsgate\"";
+	unsigned char *out;
+	int rc;
 
 	p += lws_snprintf((char *)p, (size_t)(end - p), "HTTP/1.1 %u %s\r\n", status, status_text(status));
-	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (unsigned char *)"application/json", 16,
-					 &p, end) ||
+	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)content_type,
+					 (int)strlen(content_type), &p, end) ||
 	    lws_add_http_header_content_length(wsi, len, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)"no-store", 8, &p,
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &p,
 					 end) ||
+	    (wants_bearer && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+							  (const unsigned char *)bearer, sizeof(bearer) - 1, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	if (len > (size_t)(end - p))
+	if (!len)
+		return 0;
+	out = malloc(LWS_PRE + len);
+	if (!out)
 		return -1;
-	memcpy(p, body, len);
-	return lws_write(wsi, p, len, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+	memcpy(out + LWS_PRE, body, len);
+	rc = lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+	free(out);
+	return rc;
+}
+
+static int respond_json(struct lws *wsi, unsigned status, const char *body)
+{
+	return respond(wsi, status, "application/json", body, strlen(body), false);
 }
 
 static int respond_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v)
@@ -97,27 +120,136 @@ static int confirm_upgrade(struct lws *wsi, const char *upgrade)
 	return respond_refusal(server, wsi, &v) ? -1 : 1;
 }
 
-static int serve_http(struct lws *wsi)
+/* Sends resp and ends the transaction; -1 closes the connection. */
+static int finish(struct lws *wsi, struct api_response *resp)
 {
-	struct wsg_server *server = server_of(wsi);
-	int rc;
+	int rc = respond(wsi, resp->status, resp->content_type, resp->body, resp->len, resp->wants_bearer);
 
-	if (is_ws_path(wsi, server))
-		rc = respond_json(wsi, 426, "{\"error\":\"this path takes WebSocket upgrades only\"}");
-	else
-		rc = respond_json(wsi, HTTP_STATUS_NOT_FOUND, "{\"error\":\"not found\"}");
+	free(resp->body);
 	if (rc || lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
 }
 
+static void free_exchange(struct session *s)
+{
+	if (!s->http)
+		return;
+	free(s->http->body);
+	free(s->http);
+	s->http = NULL;
+}
+
+static int serve_exchange(struct lws *wsi, struct session *s)
+{
+	struct wsg_server *server = server_of(wsi);
+	struct api_exchange *x = s->http;
+	struct api_response resp;
+
+	if (x->is_too_large) {
+		char why[96];
+		snprintf(why, sizeof(why), "{\"error\":\"request body over %zu bytes (api.max_body_bytes)\"}",
+			 server->config->api_max_body_bytes);
+		free_exchange(s);
+		return respond_json(wsi, 413, why) || lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	struct api_request req = { true, x->path, *x->authorization ? x->authorization : NULL, x->body, x->len };
+	api_handle(server, &req, &resp);
+	free_exchange(s);
+	return finish(wsi, &resp);
+}
+
+static int begin_post(struct lws *wsi, struct session *s, const char *path)
+{
+	struct wsg_server *server = server_of(wsi);
+	char length[32] = "";
+
+	free_exchange(s);
+	s->http = calloc(1, sizeof(*s->http));
+	if (!s->http)
+		return -1;
+	util_strlcpy(s->http->path, path, sizeof(s->http->path));
+	if (lws_hdr_copy(wsi, s->http->authorization, sizeof(s->http->authorization),
+			 WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		s->http->authorization[0] = '\0';
+	if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+	    strtoull(length, NULL, 10) > server->config->api_max_body_bytes)
+		s->http->is_too_large = true; /* read and drop it, then answer 413 */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || !strtoull(length, NULL, 10))
+		return serve_exchange(wsi, s); /* no body will come */
+	return 0;
+}
+
+static int receive_body(struct lws *wsi, struct session *s, const void *in, size_t len)
+{
+	struct api_exchange *x = s->http;
+	size_t max = server_of(wsi)->config->api_max_body_bytes;
+
+	if (!x || x->is_too_large)
+		return 0;
+	if (x->len + len > max) {
+		x->is_too_large = true;
+		free(x->body);
+		x->body = NULL;
+		return 0;
+	}
+	char *body = realloc(x->body, x->len + len + 1);
+	if (!body)
+		return -1;
+	memcpy(body + x->len, in, len);
+	x->body = body;
+	x->len += len;
+	x->body[x->len] = '\0';
+	return 0;
+}
+
+static int serve_http(struct lws *wsi, struct session *s, const char *path)
+{
+	struct wsg_server *server = server_of(wsi);
+	bool is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	bool is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	struct api_response resp;
+	int rc;
+
+	if (api_is_route(path)) {
+		if (is_post)
+			return begin_post(wsi, s, path);
+		if (!is_get) {
+			rc = respond_json(wsi, 405, "{\"error\":\"method not allowed\"}");
+			return rc || lws_http_transaction_completed(wsi) ? -1 : 0;
+		}
+		char authorization[512] = "";
+		if (lws_hdr_copy(wsi, authorization, sizeof(authorization), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+			authorization[0] = '\0';
+		struct api_request req = { false, path, *authorization ? authorization : NULL, NULL, 0 };
+		api_handle(server, &req, &resp);
+		return finish(wsi, &resp);
+	}
+	if (is_ws_path(wsi, server))
+		rc = respond_json(wsi, 426, "{\"error\":\"this path takes WebSocket upgrades only\"}");
+	else
+		rc = respond_json(wsi, HTTP_STATUS_NOT_FOUND, "{\"error\":\"not found\"}");
+	return rc || lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 int protocol_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
+	struct session *s = user;
+
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(wsi, in);
 	case LWS_CALLBACK_HTTP:
-		return serve_http(wsi);
+		return serve_http(wsi, s, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return receive_body(wsi, s, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return s->http ? serve_exchange(wsi, s) : 0;
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (s)
+			free_exchange(s);
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}

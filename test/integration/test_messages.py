@@ -80,10 +80,10 @@ class MessagesTest(WsgateTestCase):
         self.assert_bad_request('{"foo":1}')
 
     def test_bad_request_echoes_the_request_id(self):
-        self.client.send_text('{"type":"subscribe","id":3}')
+        self.client.send_text('{"type":"subscribe_all","id":3}')
         reply = self.client.recv_text()
         self.assertEqual(json.loads(reply), {"type": "error", "id": 3, "code": "bad_request",
-                                             "message": 'unknown type "subscribe"'})
+                                             "message": 'unknown type "subscribe_all"'})
         self.assertTrue(reply.startswith('{"type":"error","id":3,"code":"bad_request"'), reply)
         self.assert_alive(self.client)
 

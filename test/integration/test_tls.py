@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 
-from wsgate_harness import (HOST, TOKENS, RawClient, WsgateTestCase, client_ssl_context,
+from wsgate_harness import (HOST, TOKENS, RawClient, WsgateTestCase, binary, client_ssl_context,
                             default_config, gen_certs, line_of, main, merge_config,
                             run_async, run_binary, run_wscat, to_libconfig, welcome_re,
                             ws_closed, ws_connect, ws_recv_json, ws_url)
@@ -288,6 +288,41 @@ class TlsConfigCheckTest(TlsTestBase):
         self.assert_error(text, "listen_tls = {", "key 'listen_tls.cert' is required")
         text = self.config_text({"address": HOST, "port": 8443, "cert": self.cert})
         self.assert_error(text, "listen_tls = {", "key 'listen_tls.key' is required")
+
+    def test_relative_paths_are_relative_to_the_config_file(self):
+        etc, certs = os.path.join(self.workdir, "etc"), os.path.join(self.workdir, "certs")
+        os.makedirs(etc)
+        os.makedirs(certs)
+        for name in ("server.crt", "server.key"):
+            shutil.copy2(os.path.join(self.certdir, name), os.path.join(certs, name))
+        path = os.path.join(etc, "wsgate.conf")
+        with open(path, "w") as f:
+            f.write(self.config_text({"address": HOST, "port": 8443, "cert": "../certs/server.crt",
+                                      "key": "../certs/server.key"}))
+        result = subprocess.run([binary(), "-t", "-c", path], cwd="/",
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=10)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        # and a missing one is reported under its resolved name
+        with open(path, "w") as f:
+            text = self.config_text({"address": HOST, "port": 8443, "cert": "../certs/absent.crt",
+                                     "key": "../certs/server.key"})
+            f.write(text)
+        result = subprocess.run([binary(), "-t", "-c", path], cwd="/",
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=10)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("%s:%d: key 'listen_tls.cert': cannot read '%s/../certs/absent.crt'"
+                      % (path, line_of(text, "cert = "), etc), result.stdout + result.stderr)
+
+    def test_tls_port_equal_to_listen_port_refused(self):
+        text = self.config_text({"address": HOST, "port": 8080, "cert": self.cert, "key": self.key})
+        path, rc, output = self.check(text)
+        self.assertEqual(rc, 1, output)
+        port_line = line_of(text, "listen_tls = {") + 2          # address, then port
+        self.assertIn("  port = 8080;", text.splitlines()[port_line - 1])
+        self.assertIn("%s:%d: key 'listen_tls.port' must differ from 'listen.port' on the same "
+                      "address" % (path, port_line), output)
 
     def test_server_refuses_to_start_with_bad_key(self):
         """Not only -t: a real start fails too, and nothing listens."""

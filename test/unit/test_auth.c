@@ -184,11 +184,12 @@ static void test_refuse_takes_the_table_reason_by_default(void)
 {
 	struct auth_verdict v;
 
-	auth_refuse(&v, WSG_CLOSE_AT_CAPACITY, NULL);
+	auth_refuse(&v, HANDSHAKE_AT_CAPACITY, WSG_CLOSE_AT_CAPACITY, NULL);
 	check_refused(v, 1013, 503, "server at capacity");
-	auth_refuse(&v, WSG_CLOSE_FORBIDDEN, "custom");
+	auth_refuse(&v, HANDSHAKE_INVALID_TOKEN, WSG_CLOSE_FORBIDDEN, "custom");
 	check_refused(v, 4003, 403, "custom");
-	auth_refuse(&v, WSG_CLOSE_REPEAT_CONNECT, NULL);
+	auth_refuse(&v, HANDSHAKE_REPEAT_CONNECT, WSG_CLOSE_REPEAT_CONNECT, NULL);
+	CHECK_EQ_INT(v.outcome, HANDSHAKE_REPEAT_CONNECT);
 	check_refused(v, 4001, 0, "repeat connect channel");
 }
 

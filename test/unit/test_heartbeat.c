@@ -547,8 +547,35 @@ static void test_many_silent_peers_time_out_on_time(void)
 	free(peers);
 }
 
+static void test_pong_brings_the_next_ping_to_one_interval(void)
+{
+	struct hb_wheel wheel;
+	struct hb_session s;
+	struct hb_policy policy = { 500, 1000 };
+
+	memset(&s, 0, sizeof(s));
+	if (!CHECK_EQ_INT(hb_wheel_init(&wheel, 10, 64, 0), 0))
+		return;
+	heartbeat_start(&wheel, &s, &policy, 0);
+	CHECK_EQ_INT(heartbeat_on_due(&wheel, &s, &policy, 500), HB_SEND_PING);
+	CHECK_EQ_INT(s.timer.deadline_ms, 1500);
+	heartbeat_pong(&wheel, &s, &policy, 520);
+	CHECK(!s.is_awaiting_pong);
+	CHECK_EQ_INT(s.timer.deadline_ms, 1020); /* one interval after the pong, not the timeout */
+	CHECK_EQ_INT(heartbeat_on_due(&wheel, &s, &policy, 1020), HB_SEND_PING);
+	heartbeat_pong(&wheel, &s, &policy, 1030);
+	CHECK_EQ_INT(s.timer.deadline_ms, 1030 + 500);
+	/* an unsolicited pong is liveness but moves no timer */
+	heartbeat_pong(&wheel, &s, &policy, 1040);
+	CHECK_EQ_INT(s.last_rx_ms, 1040);
+	CHECK_EQ_INT(s.timer.deadline_ms, 1030 + 500);
+	hb_wheel_cancel(&wheel, &s.timer);
+	hb_wheel_free(&wheel);
+}
+
 int main(void)
 {
+	RUN(test_pong_brings_the_next_ping_to_one_interval);
 	RUN(test_wheel_rounds_slots_to_a_power_of_two);
 	RUN(test_arm_and_cancel);
 	RUN(test_rearm_moves_the_timer);

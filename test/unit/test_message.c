@@ -7,17 +7,38 @@
 
 #include "check.h"
 
-/* The reply to text; "" when none, NULL (with a failed check) when handling failed. */
+/*
+ * The reply the server gives to text when the request needs no routing: pong,
+ * or the error for an invalid request; "(TYPE)" for a valid routed request.
+ */
 static char *reply_to_n(const char *text, size_t len)
 {
-	struct message_reply reply = { (char *)1, 12345 };
+	struct request req;
+	char *reply = NULL;
+	size_t reply_len = 0;
 
-	if (!CHECK_EQ_INT(message_handle(text, len, &reply), 0))
+	if (!CHECK_EQ_INT(message_parse(text, len, &req), 0))
 		return NULL;
-	if (!reply.text)
-		return strdup("");
-	CHECK_EQ_INT(reply.len, strlen(reply.text));
-	return reply.text;
+	switch (req.type) {
+	case REQUEST_TEXT_PING:
+		reply = strdup("pong");
+		reply_len = 4;
+		break;
+	case REQUEST_PING:
+		reply = message_pong(req.id, &reply_len);
+		break;
+	case REQUEST_INVALID:
+		reply = message_error(req.id, req.error_code, req.error_text, &reply_len);
+		break;
+	default:
+		reply = strdup("(routed)");
+		reply_len = 8;
+		break;
+	}
+	message_request_free(&req);
+	if (reply)
+		CHECK_EQ_INT(reply_len, strlen(reply));
+	return reply;
 }
 
 static char *reply_to(const char *text)
@@ -91,7 +112,7 @@ static void test_error_reply_is_exact(void)
 
 static void test_unknown_type_is_a_bad_request(void)
 {
-	expect_bad_request("{\"type\":\"subscribe\"}", NULL, "unknown type \"subscribe\"");
+	expect_bad_request("{\"type\":\"subscribe_all\"}", NULL, "unknown type \"subscribe_all\"");
 	expect_bad_request("{\"type\":\"PING\"}", NULL, "unknown type \"PING\"");
 	expect_bad_request("{\"type\":\"\"}", NULL, "unknown type \"\"");
 }
@@ -215,8 +236,92 @@ static void test_welcome_without_device(void)
 	free(text);
 }
 
+static struct request parse(const char *text)
+{
+	struct request req;
+
+	CHECK_EQ_INT(message_parse(text, strlen(text), &req), 0);
+	return req;
+}
+
+static void test_routed_requests_are_parsed(void)
+{
+	struct request req = parse("{\"type\":\"subscribe\",\"channel\":\"chat.room\",\"id\":1}");
+	CHECK_EQ_INT(req.type, REQUEST_SUBSCRIBE);
+	CHECK_EQ_STR(req.channel, "chat.room");
+	CHECK_EQ_INT(json_integer_value(req.id), 1);
+	message_request_free(&req);
+
+	req = parse("{\"type\":\"unsubscribe\",\"channel\":\"news\"}");
+	CHECK_EQ_INT(req.type, REQUEST_UNSUBSCRIBE);
+	CHECK(req.id == NULL);
+	message_request_free(&req);
+
+	req = parse("{\"type\":\"publish\",\"channel\":\"news\",\"data\":null}");
+	CHECK_EQ_INT(req.type, REQUEST_PUBLISH);
+	CHECK(json_is_null(req.data)); /* null is data, not absent */
+	message_request_free(&req);
+
+	req = parse("{\"type\":\"send\",\"to\":\"bob\",\"data\":{\"a\":[1]}}");
+	CHECK_EQ_INT(req.type, REQUEST_SEND);
+	CHECK_EQ_STR(req.to, "bob");
+	CHECK(json_is_object(req.data));
+	message_request_free(&req);
+}
+
+static void expect_invalid(const char *text, const char *message)
+{
+	struct request req = parse(text);
+
+	CHECK_EQ_INT(req.type, REQUEST_INVALID);
+	CHECK_EQ_STR(req.error_code, "bad_request");
+	CHECK_EQ_STR(req.error_text, message);
+	message_request_free(&req);
+}
+
+static void test_routed_request_validation_errors(void)
+{
+	expect_invalid("{\"type\":\"subscribe\"}", "\"channel\" must be a string");
+	expect_invalid("{\"type\":\"subscribe\",\"channel\":5}", "\"channel\" must be a string");
+	expect_invalid("{\"type\":\"subscribe\",\"channel\":\"a..b\"}",
+		       "\"channel\" must be 1-128 bytes of dot-separated segments of A-Z a-z 0-9 _ - @ :");
+	expect_invalid("{\"type\":\"publish\",\"channel\":\"news\"}", "\"data\" is missing");
+	expect_invalid("{\"type\":\"send\",\"data\":1}", "\"to\" must be a string");
+	expect_invalid("{\"type\":\"send\",\"to\":\"bob\"}", "\"data\" is missing");
+}
+
+static void test_ack_and_deliveries_are_exact(void)
+{
+	json_t *id = json_integer(9), *data = json_pack("{s:i}", "x", 1);
+	size_t len;
+	char *text;
+
+	text = message_ack(id, -1, &len);
+	CHECK_EQ_STR(text, "{\"type\":\"ack\",\"id\":9}");
+	free(text);
+	text = message_ack(NULL, 3, &len);
+	CHECK_EQ_STR(text, "{\"type\":\"ack\",\"delivered\":3}");
+	free(text);
+	text = message_channel_delivery("news", "alice", data, 4, 1700000000000ULL, &len);
+	CHECK_EQ_STR(text, "{\"type\":\"message\",\"channel\":\"news\",\"from\":\"alice\",\"data\":{\"x\":1},"
+			   "\"seq\":4,\"ts\":1700000000000}");
+	CHECK_EQ_INT(len, strlen(text));
+	free(text);
+	text = message_channel_delivery("news", NULL, data, 5, 1, &len);
+	CHECK_EQ_STR(text, "{\"type\":\"message\",\"channel\":\"news\",\"from\":null,\"data\":{\"x\":1},\"seq\":5,\"ts\":1}");
+	free(text);
+	text = message_direct_delivery("alice", "bob", data, 2, &len);
+	CHECK_EQ_STR(text, "{\"type\":\"message\",\"from\":\"alice\",\"to\":\"bob\",\"data\":{\"x\":1},\"ts\":2}");
+	free(text);
+	json_decref(id);
+	json_decref(data);
+}
+
 int main(void)
 {
+	RUN(test_routed_requests_are_parsed);
+	RUN(test_routed_request_validation_errors);
+	RUN(test_ack_and_deliveries_are_exact);
 	RUN(test_bare_ping_gets_bare_pong);
 	RUN(test_json_ping_gets_json_pong);
 	RUN(test_ping_id_is_echoed);

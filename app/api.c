@@ -1,0 +1,234 @@
+/*
+ * HTTP API handlers. Every failure is a JSON {"error": "..."} naming the
+ * problem with the right status (400, 401, 404, 405, 413 upstream); nothing a
+ * request holds can disturb the sessions beyond what the call asks for.
+ */
+#include "api.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "channel.h"
+#include "closecode.h"
+#include "server.h"
+
+static void respond(struct api_response *resp, unsigned status, json_t *body)
+{
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(body);
+	if (!resp->body) {
+		resp->status = 500;
+		resp->body = strdup("{\"error\":\"out of memory\"}");
+	}
+	resp->len = resp->body ? strlen(resp->body) : 0;
+}
+
+static void respond_error(struct api_response *resp, unsigned status, const char *text)
+{
+	respond(resp, status, json_pack("{s:s}", "error", text));
+}
+
+static bool is_authorized(const struct wsg_config *config, const char *authorization)
+{
+	const char *key = auth_bearer_token(authorization);
+	unsigned char digest[WSG_TOKEN_DIGEST_LEN];
+	bool found = false;
+
+	if (!key)
+		return false;
+	auth_token_digest(key, strlen(key), digest);
+	for (size_t i = 0; i < config->api_key_count; i++)
+		found |= !CRYPTO_memcmp(digest, config->api_keys[i], WSG_TOKEN_DIGEST_LEN);
+	return found;
+}
+
+/* The request body as a JSON object, or an error response and NULL. */
+static json_t *parse_body(const struct api_request *req, struct api_response *resp)
+{
+	json_error_t error;
+	char why[300];
+	json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &error);
+
+	if (!body) {
+		snprintf(why, sizeof(why), "invalid JSON body at position %d: %s", error.position, error.text);
+		respond_error(resp, 400, why);
+		return NULL;
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		respond_error(resp, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	return body;
+}
+
+static const char *string_member(json_t *body, const char *name)
+{
+	return json_string_value(json_object_get(body, name));
+}
+
+static void api_publish(struct wsg_server *server, json_t *body, struct api_response *resp)
+{
+	const char *channel = string_member(body, "channel");
+	json_t *data = json_object_get(body, "data");
+
+	if (!channel || !channel_name_is_valid(channel))
+		return respond_error(resp, 400, "\"channel\" must be a valid channel name");
+	if (!data)
+		return respond_error(resp, 400, "\"data\" is missing");
+	long long delivered = server_publish(server, channel, NULL, data);
+	if (delivered < 0)
+		return respond_error(resp, 500, "out of memory");
+	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+}
+
+static void api_send(struct wsg_server *server, json_t *body, struct api_response *resp)
+{
+	const char *user = string_member(body, "user");
+	json_t *data = json_object_get(body, "data");
+
+	if (!user || !*user)
+		return respond_error(resp, 400, "\"user\" must be a string");
+	if (!data)
+		return respond_error(resp, 400, "\"data\" is missing");
+	long long delivered = server_send_to_user(server, NULL, user, data);
+	if (delivered < 0)
+		return respond_error(resp, 500, "out of memory");
+	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+}
+
+static void api_disconnect(struct wsg_server *server, json_t *body, struct api_response *resp)
+{
+	const char *user = string_member(body, "user");
+	json_t *device = json_object_get(body, "device"), *code = json_object_get(body, "code");
+	json_t *reason = json_object_get(body, "reason");
+
+	if (!user || !*user)
+		return respond_error(resp, 400, "\"user\" must be a string");
+	if (device && !json_is_string(device))
+		return respond_error(resp, 400, "\"device\" must be a string when present");
+	if (!json_is_integer(code) || json_integer_value(code) < 4000 || json_integer_value(code) > 4999)
+		return respond_error(resp, 400, "\"code\" must be an integer from 4000 to 4999");
+	if (reason && !json_is_string(reason))
+		return respond_error(resp, 400, "\"reason\" must be a string when present");
+	int c = (int)json_integer_value(code);
+	const struct wsg_close_info *info = closecode_find(c);
+	const char *text = reason ? json_string_value(reason)
+				  : info ? info->reason
+					 : closecode_find(WSG_CLOSE_DISCONNECTED)->reason;
+	size_t closed = server_disconnect(server, user, device ? json_string_value(device) : NULL, c, text);
+	respond(resp, 200, json_pack("{s:I}", "closed", (json_int_t)closed));
+}
+
+static void api_sessions(struct wsg_server *server, struct api_response *resp)
+{
+	json_t *list = json_array();
+
+	for (struct registry_entry *e = registry_first(&server->registry); list && e; e = e->next) {
+		struct session *s = session_of_entry(e);
+		json_t *channels = json_array();
+		for (struct subscription *sub = s->subscriptions.first; channels && sub; sub = sub->owner_next)
+			json_array_append_new(channels, json_string(sub->channel->name));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "session", s->id, "user",
+						      s->user, "device", s->device, "peer", s->peer, "since",
+						      (json_int_t)s->opened_wall_ms, "channels", channels));
+	}
+	respond(resp, 200, json_pack("{s:o}", "sessions", list));
+}
+
+static void api_close_codes(struct api_response *resp)
+{
+	size_t count;
+	const struct wsg_close_info *table = closecode_table(&count);
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < count; i++)
+		json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s}", "code", table[i].code, "reason",
+						      table[i].reason, "advice",
+						      closecode_advice_name(table[i].advice), "meaning", table[i].meaning));
+	respond(resp, 200, json_pack("{s:o, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "close_codes", list, "ranges",
+				     "codes", "4000-4099", "advice", "do not reconnect unchanged", "codes",
+				     "4100-4199", "advice", "reconnect with backoff", "codes", "4200-4299", "advice",
+				     "reconnect at once"));
+}
+
+static void serve_healthz(struct wsg_server *server, struct api_response *resp)
+{
+	if (server->is_stopping)
+		return respond(resp, 503, json_pack("{s:s}", "status", "stopping"));
+	respond(resp, 200, json_pack("{s:s, s:I}", "status", "ok", "sessions",
+				     (json_int_t)registry_count(&server->registry)));
+}
+
+static void serve_metrics(struct wsg_server *server, struct api_response *resp)
+{
+	resp->body = metrics_render(&server->metrics, registry_count(&server->registry), &resp->len);
+	if (!resp->body)
+		return respond_error(resp, 500, "out of memory");
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4";
+}
+
+typedef void (*post_handler)(struct wsg_server *server, json_t *body, struct api_response *resp);
+
+static const struct {
+	const char *path;
+	post_handler handler;
+} post_routes[] = {
+	{ "/api/publish", api_publish },
+	{ "/api/send", api_send },
+	{ "/api/disconnect", api_disconnect },
+};
+
+static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/healthz", "/metrics" };
+
+bool api_is_route(const char *path)
+{
+	for (size_t i = 0; i < sizeof(post_routes) / sizeof(post_routes[0]); i++)
+		if (!strcmp(path, post_routes[i].path))
+			return true;
+	for (size_t i = 0; i < sizeof(get_routes) / sizeof(get_routes[0]); i++)
+		if (!strcmp(path, get_routes[i]))
+			return true;
+	return false;
+}
+
+void api_handle(struct wsg_server *server, const struct api_request *req, struct api_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	if (!api_is_route(req->path))
+		return respond_error(resp, 404, "not found");
+	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/metrics")) {
+		if (req->is_post)
+			return respond_error(resp, 405, "method not allowed: use GET");
+		return !strcmp(req->path, "/healthz") ? serve_healthz(server, resp) : serve_metrics(server, resp);
+	}
+	server->metrics.api_requests++;
+	if (!is_authorized(server->config, req->authorization)) {
+		resp->wants_bearer = true;
+		return respond_error(resp, 401, "unauthorized: send Authorization: Bearer <api key>");
+	}
+	for (size_t i = 0; i < sizeof(post_routes) / sizeof(post_routes[0]); i++) {
+		if (strcmp(req->path, post_routes[i].path))
+			continue;
+		if (!req->is_post)
+			return respond_error(resp, 405, "method not allowed: use POST");
+		json_t *body = parse_body(req, resp);
+		if (body) {
+			post_routes[i].handler(server, body, resp);
+			json_decref(body);
+		}
+		return;
+	}
+	if (req->is_post)
+		return respond_error(resp, 405, "method not allowed: use GET");
+	if (!strcmp(req->path, "/api/sessions"))
+		return api_sessions(server, resp);
+	api_close_codes(resp);
+}

@@ -1,0 +1,43 @@
+/*
+ * The backend HTTP API and the operational endpoints, on the WebSocket port:
+ * /api/... (bearer API key), /healthz and /metrics. Takes a complete request,
+ * returns a complete response; protocols/protocol_http.c moves the bytes.
+ */
+#ifndef WSGATE_API_H
+#define WSGATE_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct wsg_server;
+
+struct api_request {
+	bool is_post; /* otherwise GET */
+	const char *path;
+	const char *authorization; /* NULL when absent */
+	const char *body;
+	size_t body_len;
+};
+
+struct api_response {
+	unsigned status;
+	const char *content_type;
+	char *body; /* malloc'd */
+	size_t len;
+	bool wants_bearer; /* a 401: send WWW-Authenticate: Bearer */
+};
+
+/* A POST being received: headers kept until its body is complete. */
+struct api_exchange {
+	bool is_too_large;
+	char path[64];
+	char authorization[512];
+	char *body;
+	size_t len;
+};
+
+/* True for paths this module serves (so the caller reads a POST body for them). */
+bool api_is_route(const char *path);
+void api_handle(struct wsg_server *server, const struct api_request *req, struct api_response *resp);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * What client requests and backend API calls do: subscriptions, channel
+ * publishes and direct sends, under each token's permissions and each
+ * session's rate limit. A delivery is serialised once and its buffer shared
+ * by every recipient's queue.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "log.h"
+#include "message.h"
+#include "server.h"
+#include "util.h"
+
+/*
+ * Queues a reply built by one of the message_* builders (text NULL: out of
+ * memory). A reply that cannot be queued because the session is closing (or
+ * was just closed as a slow consumer) is dropped, not an error.
+ */
+static int reply(struct session *s, char *text, size_t len)
+{
+	struct outmsg *msg = text ? outmsg_new(text, len) : NULL;
+
+	free(text);
+	if (!msg)
+		return -1;
+	session_queue(s, msg);
+	outmsg_unref(msg);
+	return 0;
+}
+
+static int reply_error(struct session *s, json_t *id, const char *code, const char *text)
+{
+	size_t len = 0;
+	char *reply_text = message_error(id, code, text, &len);
+
+	return reply(s, reply_text, len);
+}
+
+static int reply_ack(struct session *s, json_t *id, long long delivered)
+{
+	size_t len = 0;
+	char *reply_text = message_ack(id, delivered, &len);
+
+	return reply(s, reply_text, len);
+}
+
+static size_t deliver_to_user(struct wsg_server *server, const char *user, struct outmsg *msg)
+{
+	size_t delivered = 0;
+
+	for (struct registry_entry *e = registry_first_of_user(&server->registry, user), *next; e; e = next) {
+		next = e->user_next; /* a slow consumer is closed, not unregistered, but stay safe */
+		if (!session_queue(session_of_entry(e), msg))
+			delivered++;
+	}
+	return delivered;
+}
+
+long long server_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data)
+{
+	struct channel *c = router_find(&server->router, channel);
+	struct outmsg *msg;
+	size_t len = 0, delivered = 0;
+	char *text;
+
+	if (!c)
+		return 0; /* nobody subscribed: nothing to number or send */
+	text = message_channel_delivery(channel, from, data, c->seq + 1, util_wall_ms(), &len);
+	msg = text ? outmsg_new(text, len) : NULL;
+	free(text);
+	if (!msg)
+		return -1;
+	c->seq++;
+	for (struct subscription *sub = c->first; sub; sub = sub->channel_next)
+		if (!session_queue(sub->owner, msg))
+			delivered++;
+	outmsg_unref(msg);
+	return (long long)delivered;
+}
+
+long long server_send_to_user(struct wsg_server *server, const char *from, const char *to, json_t *data)
+{
+	struct outmsg *msg;
+	size_t len = 0, delivered;
+	char *text;
+
+	if (!registry_first_of_user(&server->registry, to))
+		return 0;
+	text = message_direct_delivery(from, to, data, util_wall_ms(), &len);
+	msg = text ? outmsg_new(text, len) : NULL;
+	free(text);
+	if (!msg)
+		return -1;
+	delivered = deliver_to_user(server, to, msg);
+	outmsg_unref(msg);
+	return (long long)delivered;
+}
+
+size_t server_disconnect(struct wsg_server *server, const char *user, const char *device, int code, const char *reason)
+{
+	size_t closed = 0;
+
+	for (struct registry_entry *e = registry_first_of_user(&server->registry, user); e; e = e->user_next) {
+		struct session *s = session_of_entry(e);
+		if ((device && strcmp(device, s->device)) || session_has_close(s))
+			continue;
+		session_close(s, code, reason);
+		closed++;
+	}
+	return closed;
+}
+
+static int do_subscribe(struct session *s, struct request *req)
+{
+	struct wsg_server *server = s->server;
+
+	if (!channel_globs_allow(s->token->subscribe.items, s->token->subscribe.count, req->channel))
+		return reply_error(s, req->id, "forbidden", "not allowed to subscribe to this channel");
+	if (s->subscriptions.count >= server->config->max_subscriptions)
+		return reply_error(s, req->id, "limit_exceeded", "too many subscriptions (limits.max_subscriptions)");
+	if (router_subscribe(&server->router, &s->subscriptions, s, req->channel) < 0)
+		return -1;
+	return reply_ack(s, req->id, -1);
+}
+
+static int do_publish(struct session *s, struct request *req)
+{
+	if (!channel_globs_allow(s->token->publish.items, s->token->publish.count, req->channel))
+		return reply_error(s, req->id, "forbidden", "not allowed to publish to this channel");
+	long long delivered = server_publish(s->server, req->channel, s->user, req->data);
+	return delivered < 0 ? -1 : reply_ack(s, req->id, delivered);
+}
+
+static int do_send(struct session *s, struct request *req)
+{
+	if (!channel_globs_allow(s->token->send.items, s->token->send.count, req->to))
+		return reply_error(s, req->id, "forbidden", "not allowed to send to this user");
+	long long delivered = server_send_to_user(s->server, s->user, req->to, req->data);
+	return delivered < 0 ? -1 : reply_ack(s, req->id, delivered);
+}
+
+static int dispatch(struct session *s, struct request *req)
+{
+	size_t len = 0;
+
+	switch (req->type) {
+	case REQUEST_INVALID:
+		return reply_error(s, req->id, req->error_code, req->error_text);
+	case REQUEST_TEXT_PING:
+		return reply(s, strdup("pong"), 4);
+	case REQUEST_PING: {
+		char *pong = message_pong(req->id, &len);
+		return reply(s, pong, len);
+	}
+	case REQUEST_SUBSCRIBE:
+		return do_subscribe(s, req);
+	case REQUEST_UNSUBSCRIBE:
+		router_unsubscribe(&s->server->router, &s->subscriptions, req->channel);
+		return reply_ack(s, req->id, -1);
+	case REQUEST_PUBLISH:
+		return do_publish(s, req);
+	case REQUEST_SEND:
+		return do_send(s, req);
+	}
+	return 0;
+}
+
+int session_handle_message(struct session *s, const char *text, size_t len)
+{
+	const struct wsg_config *config = s->server->config;
+	struct request req;
+	int rc;
+
+	s->server->metrics.messages_in++;
+	s->server->metrics.bytes_in += len;
+	if (!ratelimit_allow(&s->rate, config->messages_per_second, config->burst, util_now_ms())) {
+		s->server->metrics.rate_limited++;
+		/* persistent abuse: a whole burst more after being told */
+		if (s->rate.strikes >= config->burst) {
+			session_close(s, WSG_CLOSE_RATE_LIMITED, NULL);
+			return -1;
+		}
+		return reply_error(s, NULL, "rate_limited", "too many messages (limits.messages_per_second)");
+	}
+	if (message_parse(text, len, &req))
+		return -1;
+	rc = dispatch(s, &req);
+	message_request_free(&req);
+	return rc;
+}

@@ -1,0 +1,93 @@
+/* Prometheus text exposition of the counters. */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const outcome_names[HANDSHAKE_OUTCOME_COUNT] = {
+	"admitted",	 "missing_token", "invalid_token",  "origin_not_allowed",
+	"invalid_device", "at_capacity",   "shutting_down", "repeat_connect",
+};
+
+const char *metrics_outcome_name(enum handshake_outcome outcome)
+{
+	return outcome < HANDSHAKE_OUTCOME_COUNT ? outcome_names[outcome] : "unknown";
+}
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void emit(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (;;) {
+		size_t room = t->cap - t->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->buf + t->len, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = 1;
+			return;
+		}
+		if ((size_t)n < room) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap * 2 + (size_t)n;
+		char *buf = realloc(t->buf, cap);
+		if (!buf) {
+			t->failed = 1;
+			return;
+		}
+		t->buf = buf;
+		t->cap = cap;
+	}
+}
+
+static void counter(struct text *t, const char *name, const char *help, uint64_t value)
+{
+	emit(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)value);
+}
+
+char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
+{
+	struct text t = { malloc(4096), 0, 4096, 0 };
+
+	if (!t.buf)
+		return NULL;
+	emit(&t, "# HELP wsgate_sessions_open Admitted sessions now open.\n# TYPE wsgate_sessions_open gauge\n"
+		 "wsgate_sessions_open %zu\n",
+	     sessions_open);
+	emit(&t, "# HELP wsgate_handshakes_total WebSocket handshakes by outcome.\n"
+		 "# TYPE wsgate_handshakes_total counter\n");
+	for (int i = 0; i < HANDSHAKE_OUTCOME_COUNT; i++)
+		emit(&t, "wsgate_handshakes_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+		     (unsigned long long)m->handshakes[i]);
+	emit(&t, "# HELP wsgate_closes_total Session closes by close code (1006: dropped without a close frame).\n"
+		 "# TYPE wsgate_closes_total counter\n");
+	for (int code = 0; code < METRICS_CLOSE_CODE_MAX; code++)
+		if (m->closes[code])
+			emit(&t, "wsgate_closes_total{code=\"%d\"} %llu\n", code, (unsigned long long)m->closes[code]);
+	counter(&t, "wsgate_messages_received_total", "Messages received from clients.", m->messages_in);
+	counter(&t, "wsgate_messages_sent_total", "Messages sent to clients.", m->messages_out);
+	counter(&t, "wsgate_bytes_received_total", "Message payload bytes received from clients.", m->bytes_in);
+	counter(&t, "wsgate_bytes_sent_total", "Message payload bytes sent to clients.", m->bytes_out);
+	counter(&t, "wsgate_heartbeat_timeouts_total", "Sessions closed with 4100 heartbeat timeout.",
+		m->heartbeat_timeouts);
+	counter(&t, "wsgate_slow_consumers_total", "Sessions closed with 4109 slow consumer.", m->slow_consumers);
+	counter(&t, "wsgate_rate_limited_total", "Client messages refused by the rate limit.", m->rate_limited);
+	counter(&t, "wsgate_api_requests_total", "Backend HTTP API requests.", m->api_requests);
+	if (t.failed) {
+		free(t.buf);
+		return NULL;
+	}
+	*len = t.len;
+	return t.buf;
+}
