@@ -73,6 +73,14 @@ static const char *string_member(json_t *body, const char *name)
 	return json_string_value(json_object_get(body, name));
 }
 
+/* {"delivered":N}, or 500 when the delivery could not be built (-1). */
+static void respond_delivered(struct api_response *resp, long long delivered)
+{
+	if (delivered < 0)
+		return respond_error(resp, 500, "out of memory");
+	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+}
+
 static void api_publish(struct wsg_server *server, json_t *body, struct api_response *resp)
 {
 	const char *channel = string_member(body, "channel");
@@ -82,10 +90,7 @@ static void api_publish(struct wsg_server *server, json_t *body, struct api_resp
 		return respond_error(resp, 400, "\"channel\" must be a valid channel name");
 	if (!data)
 		return respond_error(resp, 400, "\"data\" is missing");
-	long long delivered = server_publish(server, channel, NULL, data);
-	if (delivered < 0)
-		return respond_error(resp, 500, "out of memory");
-	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+	respond_delivered(resp, server_publish(server, channel, NULL, data));
 }
 
 static void api_send(struct wsg_server *server, json_t *body, struct api_response *resp)
@@ -97,10 +102,7 @@ static void api_send(struct wsg_server *server, json_t *body, struct api_respons
 		return respond_error(resp, 400, "\"user\" must be a string");
 	if (!data)
 		return respond_error(resp, 400, "\"data\" is missing");
-	long long delivered = server_send_to_user(server, NULL, user, data);
-	if (delivered < 0)
-		return respond_error(resp, 500, "out of memory");
-	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+	respond_delivered(resp, server_send_to_user(server, NULL, user, data));
 }
 
 static void api_disconnect(struct wsg_server *server, json_t *body, struct api_response *resp)

@@ -12,38 +12,13 @@ import re
 import select
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 
-from wsgate_harness import TOKENS, WsgateTestCase, main, repo_root, welcome_re, ws_url
+from wsgate_harness import WSCAT, TOKENS, WsgateTestCase, main, run_wscat, welcome_re, ws_url
 
-WSCAT = os.environ.get("WSCAT") or os.path.join(repo_root(), "node_modules", ".bin", "wscat")
 WSCAT_TIMEOUT = 10
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def run_wscat(args, timeout=WSCAT_TIMEOUT):
-    """Run wscat with stdin an open (silent) pipe and stdout/stderr captured
-    to files; returns (exit code, stdout, stderr)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([WSCAT] + args, stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                text=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = None
-        finally:
-            proc.stdin.close()
-            proc.wait()
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if rc is None:
-        raise AssertionError("wscat did not exit in %ds; stdout=%r stderr=%r"
-                             % (timeout, stdout, stderr))
-    return rc, stdout, stderr
 
 
 def run_wscat_tty(args, timeout=WSCAT_TIMEOUT):
