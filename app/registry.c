@@ -1,7 +1,7 @@
 /*
- * Registry of live sessions by (user, device). Chained buckets that double at
- * load factor 1; the chain entries are the sessions themselves, so the registry
- * allocates only its bucket array.
+ * Registry of live sessions by (user, device), with a per-user list for
+ * "every session of bob". Allocates only bucket arrays and one node per
+ * connected user.
  */
 #include "registry.h"
 
@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "hash.h"
+
+#define ENTRY_OF(n) ((struct registry_entry *)((char *)(n)-offsetof(struct registry_entry, node)))
+#define USER_OF(n) ((struct registry_user *)((char *)(n)-offsetof(struct registry_user, node)))
 
 static uint64_t key_hash(const struct registry *reg, const char *user, const char *device)
 {
@@ -23,82 +26,46 @@ static uint64_t key_hash(const struct registry *reg, const char *user, const cha
 
 int registry_init(struct registry *reg, size_t expected)
 {
-	size_t n = 16;
-
 	memset(reg, 0, sizeof(*reg));
-	while (n < expected)
-		n <<= 1;
-	reg->buckets = calloc(n, sizeof(*reg->buckets));
-	reg->user_buckets = calloc(n, sizeof(*reg->user_buckets));
-	if (!reg->buckets || !reg->user_buckets) {
+	if (ht_init(&reg->sessions, expected) || ht_init(&reg->users, expected) || siphash_random_key(reg->key)) {
 		registry_free(reg);
 		return -1;
 	}
-	reg->bucket_count = n;
-	reg->user_bucket_count = n;
-	if (siphash_random_key(reg->key))
-		return -1;
 	return 0;
 }
 
 void registry_free(struct registry *reg)
 {
-	for (size_t i = 0; i < reg->user_bucket_count; i++) {
-		struct registry_user *u = reg->user_buckets[i], *next;
-		for (; u; u = next) {
-			next = u->bucket_next;
-			free(u->name);
-			free(u);
+	for (size_t i = 0; i < reg->users.bucket_count; i++) {
+		struct ht_node *n = reg->users.buckets[i], *next;
+		for (; n; n = next) {
+			next = n->next;
+			free(USER_OF(n)->name);
+			free(USER_OF(n));
 		}
 	}
-	free(reg->user_buckets);
-	free(reg->buckets);
-	memset(reg, 0, sizeof(*reg));
-}
-
-static bool entry_matches(const struct registry_entry *e, uint64_t hash, const char *user, const char *device)
-{
-	return e->hash == hash && !strcmp(e->user, user) && !strcmp(e->device, device);
+	ht_free(&reg->users);
+	ht_free(&reg->sessions);
+	reg->first = reg->last = NULL;
 }
 
 struct registry_entry *registry_find(const struct registry *reg, const char *user, const char *device)
 {
 	uint64_t hash = key_hash(reg, user, device);
 
-	for (struct registry_entry *e = reg->buckets[hash & (reg->bucket_count - 1)]; e; e = e->bucket_next)
-		if (entry_matches(e, hash, user, device))
+	for (struct ht_node *n = ht_chain(&reg->sessions, hash); n; n = n->next) {
+		struct registry_entry *e = ENTRY_OF(n);
+		if (n->hash == hash && !strcmp(e->user, user) && !strcmp(e->device, device))
 			return e;
-	return NULL;
-}
-
-/* Doubling keeps chains short; its O(n) cost is spread over the n adds before it. */
-static int grow(struct registry *reg)
-{
-	size_t count = reg->bucket_count * 2;
-	struct registry_entry **buckets = calloc(count, sizeof(*buckets));
-
-	if (!buckets)
-		return -1;
-	for (size_t i = 0; i < reg->bucket_count; i++) {
-		struct registry_entry *e = reg->buckets[i], *next;
-		for (; e; e = next) {
-			next = e->bucket_next;
-			size_t b = e->hash & (count - 1);
-			e->bucket_next = buckets[b];
-			buckets[b] = e;
-		}
 	}
-	free(reg->buckets);
-	reg->buckets = buckets;
-	reg->bucket_count = count;
-	return 0;
+	return NULL;
 }
 
 static struct registry_user *find_user(const struct registry *reg, const char *user, uint64_t hash)
 {
-	for (struct registry_user *u = reg->user_buckets[hash & (reg->user_bucket_count - 1)]; u; u = u->bucket_next)
-		if (u->hash == hash && !strcmp(u->name, user))
-			return u;
+	for (struct ht_node *n = ht_chain(&reg->users, hash); n; n = n->next)
+		if (n->hash == hash && !strcmp(USER_OF(n)->name, user))
+			return USER_OF(n);
 	return NULL;
 }
 
@@ -109,27 +76,6 @@ struct registry_entry *registry_first_of_user(const struct registry *reg, const 
 	return u ? u->first : NULL;
 }
 
-static int grow_users(struct registry *reg)
-{
-	size_t count = reg->user_bucket_count * 2;
-	struct registry_user **buckets = calloc(count, sizeof(*buckets));
-
-	if (!buckets)
-		return -1;
-	for (size_t i = 0; i < reg->user_bucket_count; i++) {
-		struct registry_user *u = reg->user_buckets[i], *next;
-		for (; u; u = next) {
-			next = u->bucket_next;
-			u->bucket_next = buckets[u->hash & (count - 1)];
-			buckets[u->hash & (count - 1)] = u;
-		}
-	}
-	free(reg->user_buckets);
-	reg->user_buckets = buckets;
-	reg->user_bucket_count = count;
-	return 0;
-}
-
 /* The user's node, made on their first session. */
 static struct registry_user *attach_user(struct registry *reg, const char *user)
 {
@@ -138,17 +84,12 @@ static struct registry_user *attach_user(struct registry *reg, const char *user)
 
 	if (u)
 		return u;
-	if (reg->user_count >= reg->user_bucket_count && grow_users(reg))
-		return NULL;
 	u = calloc(1, sizeof(*u));
 	if (!u || !(u->name = strdup(user))) {
 		free(u);
 		return NULL;
 	}
-	u->hash = hash;
-	u->bucket_next = reg->user_buckets[hash & (reg->user_bucket_count - 1)];
-	reg->user_buckets[hash & (reg->user_bucket_count - 1)] = u;
-	reg->user_count++;
+	ht_insert(&reg->users, &u->node, hash);
 	return u;
 }
 
@@ -166,11 +107,7 @@ static void detach_user(struct registry *reg, struct registry_entry *entry)
 	entry->owner = NULL;
 	if (--u->count)
 		return;
-	struct registry_user **link = &reg->user_buckets[u->hash & (reg->user_bucket_count - 1)];
-	while (*link != u)
-		link = &(*link)->bucket_next;
-	*link = u->bucket_next;
-	reg->user_count--;
+	ht_remove(&reg->users, &u->node);
 	free(u->name);
 	free(u);
 }
@@ -180,8 +117,6 @@ int registry_add(struct registry *reg, struct registry_entry *entry)
 	struct registry_user *u;
 
 	if (entry->is_registered || registry_find(reg, entry->user, entry->device))
-		return -1;
-	if (reg->count >= reg->bucket_count && grow(reg))
 		return -1;
 	u = attach_user(reg, entry->user);
 	if (!u)
@@ -193,11 +128,8 @@ int registry_add(struct registry *reg, struct registry_entry *entry)
 		u->first->user_prev = entry;
 	u->first = entry;
 	u->count++;
-	entry->hash = key_hash(reg, entry->user, entry->device);
-	size_t b = entry->hash & (reg->bucket_count - 1);
-	entry->bucket_next = reg->buckets[b];
-	reg->buckets[b] = entry;
 
+	ht_insert(&reg->sessions, &entry->node, key_hash(reg, entry->user, entry->device));
 	entry->next = NULL;
 	entry->prev = reg->last;
 	if (reg->last)
@@ -205,9 +137,7 @@ int registry_add(struct registry *reg, struct registry_entry *entry)
 	else
 		reg->first = entry;
 	reg->last = entry;
-
 	entry->is_registered = true;
-	reg->count++;
 	return 0;
 }
 
@@ -215,11 +145,7 @@ void registry_remove(struct registry *reg, struct registry_entry *entry)
 {
 	if (!entry->is_registered)
 		return;
-	struct registry_entry **link = &reg->buckets[entry->hash & (reg->bucket_count - 1)];
-	while (*link != entry)
-		link = &(*link)->bucket_next;
-	*link = entry->bucket_next;
-
+	ht_remove(&reg->sessions, &entry->node);
 	if (entry->prev)
 		entry->prev->next = entry->next;
 	else
@@ -228,9 +154,7 @@ void registry_remove(struct registry *reg, struct registry_entry *entry)
 		entry->next->prev = entry->prev;
 	else
 		reg->last = entry->prev;
-
 	detach_user(reg, entry);
-	entry->prev = entry->next = entry->bucket_next = NULL;
+	entry->prev = entry->next = NULL;
 	entry->is_registered = false;
-	reg->count--;
 }

@@ -1,8 +1,8 @@
 /*
- * The session registry: who is connected, keyed by (user, device). An
- * intrusive hash table (the entry lives inside the session), so add, find and
- * remove are O(1) on average and nothing here ever walks every session for one
- * lookup. Keys are hashed with a per-process random SipHash key against
+ * The session registry: who is connected, keyed by (user, device), and
+ * every session of a user. Intrusive hash tables (the entry lives inside the
+ * session), so add, find and remove are O(1) on average and nothing here ever
+ * walks every session for one lookup. Keys are hashed with a per-process random SipHash key against
  * collision floods from chosen device ids.
  */
 #ifndef WSGATE_REGISTRY_H
@@ -12,13 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashtable.h"
+
 struct registry_user;
 
 struct registry_entry {
 	const char *user;   /* owned by the session that embeds the entry */
 	const char *device; /* "" when the client named no device */
-	uint64_t hash;
-	struct registry_entry *bucket_next;
+	struct ht_node node;
 	struct registry_entry *prev, *next; /* every registered session, oldest first */
 	struct registry_user *owner;	    /* every session of this user */
 	struct registry_entry *user_prev, *user_next;
@@ -28,20 +29,15 @@ struct registry_entry {
 /* One per connected user, for "every session of bob" without a walk. */
 struct registry_user {
 	char *name;
-	uint64_t hash;
-	struct registry_user *bucket_next;
+	struct ht_node node;
 	struct registry_entry *first;
 	size_t count;
 };
 
 struct registry {
-	struct registry_entry **buckets;
-	size_t bucket_count; /* a power of two */
-	size_t count;
+	struct hashtable sessions; /* entries by (user, device) */
+	struct hashtable users;	   /* registry_user by name */
 	struct registry_entry *first, *last;
-	struct registry_user **user_buckets;
-	size_t user_bucket_count;
-	size_t user_count;
 	uint64_t key[2];
 };
 
@@ -56,7 +52,7 @@ void registry_remove(struct registry *reg, struct registry_entry *entry);
 
 static inline size_t registry_count(const struct registry *reg)
 {
-	return reg->count;
+	return reg->sessions.count;
 }
 
 /* The sessions of one user (then entry->user_next), NULL when none. */

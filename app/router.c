@@ -10,14 +10,13 @@
 
 #include "hash.h"
 
+#define CHANNEL_OF(n) ((struct channel *)((char *)(n)-offsetof(struct channel, node)))
+
 int router_init(struct router *router)
 {
 	memset(router, 0, sizeof(*router));
-	router->bucket_count = 64;
-	router->buckets = calloc(router->bucket_count, sizeof(*router->buckets));
-	if (!router->buckets || siphash_random_key(router->key)) {
-		free(router->buckets);
-		router->buckets = NULL;
+	if (ht_init(&router->channels, 64) || siphash_random_key(router->key)) {
+		ht_free(&router->channels);
 		return -1;
 	}
 	return 0;
@@ -25,23 +24,22 @@ int router_init(struct router *router)
 
 void router_free(struct router *router)
 {
-	for (size_t i = 0; router->buckets && i < router->bucket_count; i++) {
-		struct channel *c = router->buckets[i], *next;
-		for (; c; c = next) {
-			next = c->bucket_next;
-			free(c->name);
-			free(c);
+	for (size_t i = 0; i < router->channels.bucket_count; i++) {
+		struct ht_node *n = router->channels.buckets[i], *next;
+		for (; n; n = next) {
+			next = n->next;
+			free(CHANNEL_OF(n)->name);
+			free(CHANNEL_OF(n));
 		}
 	}
-	free(router->buckets);
-	router->buckets = NULL;
+	ht_free(&router->channels);
 }
 
 static struct channel *find(const struct router *router, const char *name, uint64_t hash)
 {
-	for (struct channel *c = router->buckets[hash & (router->bucket_count - 1)]; c; c = c->bucket_next)
-		if (c->hash == hash && !strcmp(c->name, name))
-			return c;
+	for (struct ht_node *n = ht_chain(&router->channels, hash); n; n = n->next)
+		if (n->hash == hash && !strcmp(CHANNEL_OF(n)->name, name))
+			return CHANNEL_OF(n);
 	return NULL;
 }
 
@@ -50,42 +48,15 @@ struct channel *router_find(const struct router *router, const char *name)
 	return find(router, name, siphash_string(router->key, name));
 }
 
-static int grow(struct router *router)
-{
-	size_t count = router->bucket_count * 2;
-	struct channel **buckets = calloc(count, sizeof(*buckets));
-
-	if (!buckets)
-		return -1;
-	for (size_t i = 0; i < router->bucket_count; i++) {
-		struct channel *c = router->buckets[i], *next;
-		for (; c; c = next) {
-			next = c->bucket_next;
-			c->bucket_next = buckets[c->hash & (count - 1)];
-			buckets[c->hash & (count - 1)] = c;
-		}
-	}
-	free(router->buckets);
-	router->buckets = buckets;
-	router->bucket_count = count;
-	return 0;
-}
-
 static struct channel *create(struct router *router, const char *name, uint64_t hash)
 {
-	struct channel *c;
+	struct channel *c = calloc(1, sizeof(*c));
 
-	if (router->count >= router->bucket_count && grow(router))
-		return NULL;
-	c = calloc(1, sizeof(*c));
 	if (!c || !(c->name = strdup(name))) {
 		free(c);
 		return NULL;
 	}
-	c->hash = hash;
-	c->bucket_next = router->buckets[hash & (router->bucket_count - 1)];
-	router->buckets[hash & (router->bucket_count - 1)] = c;
-	router->count++;
+	ht_insert(&router->channels, &c->node, hash);
 	return c;
 }
 
@@ -93,11 +64,7 @@ static void destroy_if_empty(struct router *router, struct channel *c)
 {
 	if (c->count)
 		return;
-	struct channel **link = &router->buckets[c->hash & (router->bucket_count - 1)];
-	while (*link != c)
-		link = &(*link)->bucket_next;
-	*link = c->bucket_next;
-	router->count--;
+	ht_remove(&router->channels, &c->node);
 	free(c->name);
 	free(c);
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashtable.h"
+
 struct channel;
 
 struct subscription {
@@ -28,17 +30,14 @@ struct subscription_list {
 
 struct channel {
 	char *name;
-	uint64_t hash;
+	struct ht_node node;
 	uint64_t seq; /* of the last message published */
-	struct channel *bucket_next;
 	struct subscription *first;
 	size_t count;
 };
 
 struct router {
-	struct channel **buckets;
-	size_t bucket_count;
-	size_t count;
+	struct hashtable channels;
 	uint64_t key[2];
 };
 

@@ -124,9 +124,9 @@ static void test_split_point_makes_distinct_keys(void)
 	CHECK(registry_find(&reg, "abc", "") == &abc_.entry);
 	CHECK(registry_find(&reg, "", "abc") == NULL);
 	/* not only distinct keys but distinct hashes: the split point is part of what is hashed */
-	CHECK(ab_c.entry.hash != a_bc.entry.hash);
-	CHECK(ab_c.entry.hash != abc_.entry.hash);
-	CHECK(a_bc.entry.hash != abc_.entry.hash);
+	CHECK(ab_c.entry.node.hash != a_bc.entry.node.hash);
+	CHECK(ab_c.entry.node.hash != abc_.entry.node.hash);
+	CHECK(a_bc.entry.node.hash != abc_.entry.node.hash);
 	registry_free(&reg);
 }
 
@@ -144,7 +144,7 @@ static void test_growth_keeps_every_entry_findable(void)
 		free(s);
 		return;
 	}
-	CHECK_EQ_INT(reg.bucket_count, 16);
+	CHECK_EQ_INT(reg.sessions.bucket_count, 16);
 	for (int i = 0; i < N; i++) {
 		snprintf(user, sizeof(user), "user%d", i / 10);
 		snprintf(device, sizeof(device), "dev%d", i % 10);
@@ -154,7 +154,7 @@ static void test_growth_keeps_every_entry_findable(void)
 	}
 	CHECK_EQ_INT(wrong, 0);
 	CHECK_EQ_INT(registry_count(&reg), N);
-	CHECK(reg.bucket_count >= N);
+	CHECK(reg.sessions.bucket_count >= N);
 	for (int i = 0; i < N; i++) {
 		struct registry_entry *e = registry_find(&reg, s[i].user, s[i].device);
 		if (!e)
@@ -190,8 +190,8 @@ static size_t chain_of(const struct registry *reg, size_t b, struct registry_ent
 {
 	size_t len = 0;
 
-	for (struct registry_entry *e = reg->buckets[b]; e && len < max; e = e->bucket_next)
-		out[len++] = e;
+	for (struct ht_node *n = reg->sessions.buckets[b]; n && len < max; n = n->next)
+		out[len++] = (struct registry_entry *)((char *)n - offsetof(struct registry_entry, node));
 	return len;
 }
 
@@ -209,7 +209,7 @@ static size_t fill_one_bucket(struct registry *reg, struct fake_session *s, size
 		fake_init(&s[kept], "u", device);
 		if (registry_add(reg, &s[kept].entry))
 			return kept;
-		size_t b = s[kept].entry.hash & (reg->bucket_count - 1);
+		size_t b = s[kept].entry.node.hash & (reg->sessions.bucket_count - 1);
 		if (kept == 0)
 			*bucket = b;
 		if (b == *bucket)
@@ -229,7 +229,7 @@ static void test_removal_from_the_middle_of_a_chain(void)
 
 	if (!CHECK_EQ_INT(registry_init(&reg, 16), 0))
 		return;
-	if (!CHECK_EQ_INT(fill_one_bucket(&reg, s, 5, &bucket), 5) || !CHECK_EQ_INT(reg.bucket_count, 16)) {
+	if (!CHECK_EQ_INT(fill_one_bucket(&reg, s, 5, &bucket), 5) || !CHECK_EQ_INT(reg.sessions.bucket_count, 16)) {
 		registry_free(&reg);
 		return;
 	}

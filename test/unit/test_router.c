@@ -56,7 +56,7 @@ static void test_channel_goes_with_its_last_subscriber(void)
 	CHECK_EQ_INT(router_find(&r, "news")->seq, 41);
 	CHECK_EQ_INT(router_unsubscribe(&r, &b, "news"), 0);
 	CHECK(router_find(&r, "news") == NULL);
-	CHECK_EQ_INT(r.count, 0);
+	CHECK_EQ_INT(r.channels.count, 0);
 	router_free(&r);
 }
 
@@ -94,7 +94,7 @@ static void test_many_channels_grow_the_table(void)
 		snprintf(name, sizeof(name), "c.%d", i);
 		router_subscribe(&r, &a, &owner, name);
 	}
-	CHECK_EQ_INT(r.count, 5000);
+	CHECK_EQ_INT(r.channels.count, 5000);
 	int found = 0;
 	for (int i = 0; i < 5000; i++) {
 		snprintf(name, sizeof(name), "c.%d", i);
@@ -102,7 +102,7 @@ static void test_many_channels_grow_the_table(void)
 	}
 	CHECK_EQ_INT(found, 5000);
 	router_unsubscribe_all(&r, &a);
-	CHECK_EQ_INT(r.count, 0);
+	CHECK_EQ_INT(r.channels.count, 0);
 	router_free(&r);
 }
 
