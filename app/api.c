@@ -122,8 +122,8 @@ static void api_disconnect(struct wsg_server *server, json_t *body, struct api_r
 	int c = (int)json_integer_value(code);
 	const struct wsg_close_info *info = closecode_find(c);
 	const char *text = reason ? json_string_value(reason)
-				  : info ? info->reason
-					 : closecode_find(WSG_CLOSE_DISCONNECTED)->reason;
+			   : info ? info->reason
+				  : closecode_find(WSG_CLOSE_DISCONNECTED)->reason;
 	size_t closed = server_disconnect(server, user, device ? json_string_value(device) : NULL, c, text);
 	respond(resp, 200, json_pack("{s:I}", "closed", (json_int_t)closed));
 }
@@ -152,20 +152,20 @@ static void api_close_codes(struct api_response *resp)
 
 	for (size_t i = 0; list && i < count; i++)
 		json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s}", "code", table[i].code, "reason",
-						      table[i].reason, "advice",
-						      closecode_advice_name(table[i].advice), "meaning", table[i].meaning));
-	respond(resp, 200, json_pack("{s:o, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "close_codes", list, "ranges",
-				     "codes", "4000-4099", "advice", "do not reconnect unchanged", "codes",
-				     "4100-4199", "advice", "reconnect with backoff", "codes", "4200-4299", "advice",
-				     "reconnect at once"));
+						      table[i].reason, "advice", closecode_advice_name(table[i].advice),
+						      "meaning", table[i].meaning));
+	respond(resp, 200,
+		json_pack("{s:o, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "close_codes", list, "ranges", "codes",
+			  "4000-4099", "advice", "do not reconnect unchanged", "codes", "4100-4199", "advice",
+			  "reconnect with backoff", "codes", "4200-4299", "advice", "reconnect at once"));
 }
 
 static void serve_healthz(struct wsg_server *server, struct api_response *resp)
 {
 	if (server->is_stopping)
 		return respond(resp, 503, json_pack("{s:s}", "status", "stopping"));
-	respond(resp, 200, json_pack("{s:s, s:I}", "status", "ok", "sessions",
-				     (json_int_t)registry_count(&server->registry)));
+	respond(resp, 200,
+		json_pack("{s:s, s:I}", "status", "ok", "sessions", (json_int_t)registry_count(&server->registry)));
 }
 
 static void serve_metrics(struct wsg_server *server, struct api_response *resp)

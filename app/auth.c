@@ -51,8 +51,8 @@ bool auth_is_valid_id(const char *id, size_t max)
 		return false;
 	for (; id[n]; n++) {
 		char c = id[n];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+			  c == '_' || c == ':' || c == '@' || c == '-';
 		if (!ok || n >= max)
 			return false;
 	}

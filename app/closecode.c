@@ -7,8 +7,7 @@
 #include "util.h"
 
 static const struct wsg_close_info close_table[] = {
-	{ WSG_CLOSE_NORMAL, "normal closure", WSG_ADVICE_DO_NOT_RECONNECT, 0,
-	  "the session ended as asked" },
+	{ WSG_CLOSE_NORMAL, "normal closure", WSG_ADVICE_DO_NOT_RECONNECT, 0, "the session ended as asked" },
 	{ WSG_CLOSE_SHUTDOWN, "server shutting down", WSG_ADVICE_RECONNECT_BACKOFF, 503,
 	  "the server is stopping (SIGTERM/SIGINT)" },
 	{ WSG_CLOSE_PROTOCOL_ERROR, "protocol error", WSG_ADVICE_DO_NOT_RECONNECT, 0,

@@ -40,10 +40,10 @@ enum wsg_close_advice {
 
 struct wsg_close_info {
 	int code;
-	const char *reason;	 /* default reason text sent on the wire */
+	const char *reason; /* default reason text sent on the wire */
 	enum wsg_close_advice advice;
-	int http_status;	 /* status when refused before the upgrade, 0 if never */
-	const char *meaning;	 /* one line for operators and the README */
+	int http_status;     /* status when refused before the upgrade, 0 if never */
+	const char *meaning; /* one line for operators and the README */
 };
 
 /* The entry for code, or NULL when wsgate never sends it. */

@@ -23,8 +23,7 @@ struct loader {
 	size_t errlen;
 };
 
-static int fail_at(struct loader *ld, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int fail_at(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct loader *ld, int line, const char *fmt, ...)
 {
@@ -70,8 +69,7 @@ static int check_known_keys(struct loader *ld, const config_setting_t *group, co
 }
 
 /* The group at root.name, NULL when absent (all defaults), or an error when not a group. */
-static int get_group(struct loader *ld, const config_setting_t *root, const char *name,
-		     config_setting_t **out)
+static int get_group(struct loader *ld, const config_setting_t *root, const char *name, config_setting_t **out)
 {
 	config_setting_t *s = config_setting_get_member(root, name);
 
@@ -84,8 +82,8 @@ static int get_group(struct loader *ld, const config_setting_t *root, const char
 	return 0;
 }
 
-static int get_int(struct loader *ld, const config_setting_t *group, const char *prefix,
-		   const char *name, long long min, long long max, long long *value)
+static int get_int(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
+		   long long min, long long max, long long *value)
 {
 	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
 	long long v;
@@ -94,18 +92,18 @@ static int get_int(struct loader *ld, const config_setting_t *group, const char 
 		return 0;
 	int type = config_setting_type(s);
 	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-		return fail_at(ld, line_of(s), "key '%s.%s' must be an integer between %lld and %lld",
-			       prefix, name, min, max);
+		return fail_at(ld, line_of(s), "key '%s.%s' must be an integer between %lld and %lld", prefix, name,
+			       min, max);
 	v = config_setting_get_int64(s);
 	if (v < min || v > max)
-		return fail_at(ld, line_of(s), "key '%s.%s' must be an integer between %lld and %lld, not %lld",
-			       prefix, name, min, max, v);
+		return fail_at(ld, line_of(s), "key '%s.%s' must be an integer between %lld and %lld, not %lld", prefix,
+			       name, min, max, v);
 	*value = v;
 	return 0;
 }
 
-static int get_uint(struct loader *ld, const config_setting_t *group, const char *prefix,
-		    const char *name, long long min, long long max, unsigned *value)
+static int get_uint(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
+		    long long min, long long max, unsigned *value)
 {
 	long long v = *value;
 
@@ -115,8 +113,8 @@ static int get_uint(struct loader *ld, const config_setting_t *group, const char
 	return 0;
 }
 
-static int get_string(struct loader *ld, const config_setting_t *group, const char *prefix,
-		      const char *name, char **value)
+static int get_string(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
+		      char **value)
 {
 	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
 
@@ -133,8 +131,8 @@ static int get_string(struct loader *ld, const config_setting_t *group, const ch
 }
 
 /* A string key that must be one of choices; *value becomes its index. */
-static int get_choice(struct loader *ld, const config_setting_t *group, const char *prefix,
-		      const char *name, const char *const *choices, const char *expected, int *value)
+static int get_choice(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
+		      const char *const *choices, const char *expected, int *value)
 {
 	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
 
@@ -175,8 +173,8 @@ static int load_listen(struct loader *ld, const config_setting_t *root, struct w
 	return check_address(ld, g, "listen", c->listen_address);
 }
 
-static int get_required_string(struct loader *ld, const config_setting_t *group, const char *prefix,
-			       const char *name, char **value)
+static int get_required_string(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
+			       char **value)
 {
 	if (!config_setting_get_member(group, name))
 		return fail_at(ld, line_of(group), "key '%s.%s' is required", prefix, name);
@@ -217,7 +215,8 @@ static int load_listen_tls(struct loader *ld, const config_setting_t *root, stru
 	if (!g)
 		return 0;
 	c->has_tls = true;
-	if (check_known_keys(ld, g, "listen_tls", known) || get_string(ld, g, "listen_tls", "address", &c->tls_address) ||
+	if (check_known_keys(ld, g, "listen_tls", known) ||
+	    get_string(ld, g, "listen_tls", "address", &c->tls_address) ||
 	    get_int(ld, g, "listen_tls", "port", 1, 65535, &port) ||
 	    get_required_string(ld, g, "listen_tls", "cert", &c->tls_cert) ||
 	    get_required_string(ld, g, "listen_tls", "key", &c->tls_key) ||
@@ -228,7 +227,8 @@ static int load_listen_tls(struct loader *ld, const config_setting_t *root, stru
 	c->tls_port = (int)port;
 	if (c->tls_port == c->listen_port && (!strcmp(c->tls_address, c->listen_address) ||
 					      is_wildcard(c->tls_address) || is_wildcard(c->listen_address)))
-		return fail_at(ld, line_of(config_setting_get_member(g, "port") ? config_setting_get_member(g, "port") : g),
+		return fail_at(ld,
+			       line_of(config_setting_get_member(g, "port") ? config_setting_get_member(g, "port") : g),
 			       "key 'listen_tls.port' must differ from 'listen.port' on the same address");
 	switch (tls_check_files(c->tls_cert, c->tls_key, why, sizeof(why))) {
 	case TLS_FILES_OK:
@@ -266,7 +266,8 @@ static int load_proxy(struct loader *ld, const config_setting_t *root, struct ws
 		const char *text = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
 		if (!text || netaddr_parse_net(text, &c->trusted_proxies[i]))
 			return fail_at(ld, line_of(list),
-				       "key 'proxy.trusted' entry %d must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"",
+				       "key 'proxy.trusted' entry %d must be an address or network like \"127.0.0.1\" "
+				       "or \"10.0.0.0/8\"",
 				       i + 1);
 		c->trusted_proxy_count++;
 	}
@@ -283,7 +284,8 @@ static int load_api(struct loader *ld, const config_setting_t *root, struct wsg_
 		return -1;
 	if (!g)
 		return 0;
-	if (check_known_keys(ld, g, "api", known) || get_int(ld, g, "api", "max_body_bytes", 64, 16 * 1024 * 1024, &max))
+	if (check_known_keys(ld, g, "api", known) ||
+	    get_int(ld, g, "api", "max_body_bytes", 64, 16 * 1024 * 1024, &max))
 		return -1;
 	c->api_max_body_bytes = (size_t)max;
 	keys = config_setting_get_member(g, "keys");
@@ -299,8 +301,8 @@ static int load_api(struct loader *ld, const config_setting_t *root, struct wsg_
 		const config_setting_t *e = config_setting_get_elem(keys, (unsigned)i);
 		const char *key = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
 		if (!key || strlen(key) < 16)
-			return fail_at(ld, line_of(keys), "key 'api.keys' entry %d must be a string of at least 16 characters",
-				       i + 1);
+			return fail_at(ld, line_of(keys),
+				       "key 'api.keys' entry %d must be a string of at least 16 characters", i + 1);
 		auth_token_digest(key, strlen(key), c->api_keys[i]);
 		c->api_key_count++;
 	}
@@ -338,7 +340,8 @@ static int load_websocket(struct loader *ld, const config_setting_t *root, struc
 		return -1;
 	if (c->ws_path[0] != '/' || strpbrk(c->ws_path, "?# \t")) {
 		const config_setting_t *s = config_setting_get_member(g, "path");
-		return fail_at(ld, line_of(s), "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
+		return fail_at(ld, line_of(s),
+			       "key 'websocket.path' must start with '/' and hold no '?', '#' or spaces");
 	}
 	c->max_message_bytes = (size_t)max;
 	return 0;
@@ -369,7 +372,8 @@ static int load_auth(struct loader *ld, const config_setting_t *root, struct wsg
 	for (int i = 0; i < count; i++) {
 		const config_setting_t *o = config_setting_get_elem(origins, (unsigned)i);
 		if (config_setting_type(o) != CONFIG_TYPE_STRING || !*config_setting_get_string(o))
-			return fail_at(ld, line_of(origins), "key 'auth.origins' must hold non-empty strings (entry %d)", i + 1);
+			return fail_at(ld, line_of(origins),
+				       "key 'auth.origins' must hold non-empty strings (entry %d)", i + 1);
 		c->origins[i] = strdup(config_setting_get_string(o));
 		if (!c->origins[i])
 			return fail_at(ld, line_of(origins), "out of memory");
@@ -462,7 +466,8 @@ static int load_token(struct loader *ld, const config_setting_t *entry, int inde
 
 	snprintf(prefix, sizeof(prefix), "tokens.[%d]", index);
 	if (!config_setting_is_group(entry))
-		return fail_at(ld, line_of(entry), "key '%s' must be a group { token = \"...\"; user = \"...\"; }", prefix);
+		return fail_at(ld, line_of(entry), "key '%s' must be a group { token = \"...\"; user = \"...\"; }",
+			       prefix);
 	if (check_known_keys(ld, entry, prefix, known))
 		return -1;
 	token = config_setting_get_member(entry, "token");
@@ -474,7 +479,8 @@ static int load_token(struct loader *ld, const config_setting_t *entry, int inde
 	if (!user || config_setting_type(user) != CONFIG_TYPE_STRING ||
 	    !auth_is_valid_id(config_setting_get_string(user), WSG_USER_MAX) || !*config_setting_get_string(user))
 		return fail_at(ld, line_of(user ? user : entry),
-			       "key '%s.user' must be 1 to %d characters of A-Z a-z 0-9 . _ : @ -", prefix, WSG_USER_MAX);
+			       "key '%s.user' must be 1 to %d characters of A-Z a-z 0-9 . _ : @ -", prefix,
+			       WSG_USER_MAX);
 	auth_token_digest(config_setting_get_string(token), strlen(config_setting_get_string(token)), t->digest);
 	t->user = strdup(config_setting_get_string(user));
 	if (!t->user)
@@ -493,7 +499,8 @@ static int load_tokens(struct loader *ld, const config_setting_t *root, struct w
 	if (!list)
 		return fail_at(ld, 1, "missing required key 'tokens' (a list of { token = \"...\"; user = \"...\"; })");
 	if (!config_setting_is_list(list) || config_setting_length(list) == 0)
-		return fail_at(ld, line_of(list), "key 'tokens' must be a non-empty list ( { token = \"...\"; user = \"...\"; }, ... )");
+		return fail_at(ld, line_of(list),
+			       "key 'tokens' must be a non-empty list ( { token = \"...\"; user = \"...\"; }, ... )");
 	int count = config_setting_length(list);
 	c->tokens = calloc((size_t)count, sizeof(*c->tokens));
 	if (!c->tokens)
@@ -544,8 +551,8 @@ static struct wsg_config *config_defaults(const char *path)
 
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
 {
-	static const char *const known[] = { "listen", "listen_tls", "proxy", "websocket", "auth", "sessions",
-					     "heartbeat", "shutdown", "limits", "api", "tokens", NULL };
+	static const char *const known[] = { "listen",	  "listen_tls", "proxy",  "websocket", "auth",	 "sessions",
+					     "heartbeat", "shutdown",	"limits", "api",       "tokens", NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
@@ -566,11 +573,10 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 		goto out;
 	}
 	const config_setting_t *root = config_root_setting(&cfg);
-	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) ||
-	    load_listen_tls(&ld, root, c) || load_proxy(&ld, root, c) ||
-	    load_websocket(&ld, root, c) || load_auth(&ld, root, c) || load_sessions(&ld, root, c) ||
-	    load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) || load_limits(&ld, root, c) ||
-	    load_api(&ld, root, c) || load_tokens(&ld, root, c))
+	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) || load_listen_tls(&ld, root, c) ||
+	    load_proxy(&ld, root, c) || load_websocket(&ld, root, c) || load_auth(&ld, root, c) ||
+	    load_sessions(&ld, root, c) || load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) ||
+	    load_limits(&ld, root, c) || load_api(&ld, root, c) || load_tokens(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;

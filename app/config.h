@@ -12,8 +12,8 @@
 #include "netaddr.h"
 
 #define WSG_TOKEN_DIGEST_LEN 32
-#define WSG_USER_MAX 64
-#define WSG_DEVICE_MAX 64
+#define WSG_USER_MAX	     64
+#define WSG_DEVICE_MAX	     64
 
 enum wsg_reject_mode { WSG_REJECT_HTTP, WSG_REJECT_CLOSE };
 enum wsg_repeat_policy { WSG_REPEAT_REJECT_NEW, WSG_REPEAT_REPLACE_OLD };
@@ -69,7 +69,7 @@ struct wsg_config {
 	size_t api_key_count;
 	size_t api_max_body_bytes;
 
-	size_t max_queued_bytes;     /* per session; past it: 4109 slow consumer */
+	size_t max_queued_bytes;      /* per session; past it: 4109 slow consumer */
 	unsigned messages_per_second; /* per session, token bucket */
 	unsigned burst;
 	unsigned max_subscriptions; /* per session */

@@ -15,8 +15,7 @@ void log_set_level(enum log_level level);
 int log_parse_level(const char *name, enum log_level *level);
 
 /* fmt continues the line after "level=... event=NAME". */
-void log_event(enum log_level level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void log_event(enum log_level level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* s (len bytes, may hold anything) as a double-quoted value with \" \\ \n and \xNN escapes. */
 const char *log_quote(char *out, size_t outlen, const char *s, size_t len);

@@ -12,24 +12,23 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: wsgate [-t] -c FILE\n"
-		"\n"
-		"WebSocket application server: admits, refuses and closes sessions with clear reasons.\n"
-		"\n"
-		"  -c, --config FILE   configuration file (libconfig syntax, see conf/wsgate.conf)\n"
-		"  -t, --test          check the configuration and exit\n"
-		"  -l, --log-level L   debug, info (default), warn or error\n"
-		"  -h, --help          show this help\n"
-		"  -v, --version       show the version\n");
+	fprintf(out, "usage: wsgate [-t] -c FILE\n"
+		     "\n"
+		     "WebSocket application server: admits, refuses and closes sessions with clear reasons.\n"
+		     "\n"
+		     "  -c, --config FILE   configuration file (libconfig syntax, see conf/wsgate.conf)\n"
+		     "  -t, --test          check the configuration and exit\n"
+		     "  -l, --log-level L   debug, info (default), warn or error\n"
+		     "  -h, --help          show this help\n"
+		     "  -v, --version       show the version\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+		{ "config", required_argument, NULL, 'c' },    { "test", no_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'v' },	  { NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'v' },	       { NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL;
 	bool test_only = false;

@@ -61,8 +61,7 @@ char *message_pong(json_t *id, size_t *len)
 	return dump(reply_object("pong", id), len);
 }
 
-char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms,
-		      size_t *len)
+char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms, size_t *len)
 {
 	return dump(json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "welcome", "session", session_id, "user", user,
 			      "device", device, "heartbeat_ms", (json_int_t)heartbeat_ms),
@@ -107,8 +106,7 @@ static void parse_channel(struct request *req)
 {
 	req->channel = required_string(req, "channel");
 	if (req->channel && !channel_name_is_valid(req->channel))
-		invalid(req, "%s",
-			"\"channel\" must be 1-128 bytes of dot-separated segments of A-Z a-z 0-9 _ - @ :");
+		invalid(req, "%s", "\"channel\" must be 1-128 bytes of dot-separated segments of A-Z a-z 0-9 _ - @ :");
 }
 
 static void parse_data(struct request *req)
@@ -122,7 +120,7 @@ static const struct {
 	const char *name;
 	enum request_type type;
 } request_types[] = {
-	{ "ping", REQUEST_PING },	 { "subscribe", REQUEST_SUBSCRIBE }, { "unsubscribe", REQUEST_UNSUBSCRIBE },
+	{ "ping", REQUEST_PING },	{ "subscribe", REQUEST_SUBSCRIBE }, { "unsubscribe", REQUEST_UNSUBSCRIBE },
 	{ "publish", REQUEST_PUBLISH }, { "send", REQUEST_SEND },
 };
 

@@ -40,8 +40,7 @@ void message_request_free(struct request *req);
 char *message_error(json_t *id, const char *code, const char *text, size_t *len);
 char *message_ack(json_t *id, long long delivered, size_t *len); /* delivered < 0: not shown */
 char *message_pong(json_t *id, size_t *len);
-char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms,
-		      size_t *len);
+char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms, size_t *len);
 /* {"type":"message","channel":..,"from":..,"data":..,"seq":N,"ts":MS}; from NULL: the backend API. */
 char *message_channel_delivery(const char *channel, const char *from, json_t *data, uint64_t seq, uint64_t ts_ms,
 			       size_t *len);

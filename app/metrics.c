@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 static const char *const outcome_names[HANDSHAKE_OUTCOME_COUNT] = {
-	"admitted",	 "missing_token", "invalid_token",  "origin_not_allowed",
+	"admitted",	  "missing_token", "invalid_token", "origin_not_allowed",
 	"invalid_device", "at_capacity",   "shutting_down", "repeat_connect",
 };
 
@@ -62,8 +62,9 @@ char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
 
 	if (!t.buf)
 		return NULL;
-	emit(&t, "# HELP wsgate_sessions_open Admitted sessions now open.\n# TYPE wsgate_sessions_open gauge\n"
-		 "wsgate_sessions_open %zu\n",
+	emit(&t,
+	     "# HELP wsgate_sessions_open Admitted sessions now open.\n# TYPE wsgate_sessions_open gauge\n"
+	     "wsgate_sessions_open %zu\n",
 	     sessions_open);
 	emit(&t, "# HELP wsgate_handshakes_total WebSocket handshakes by outcome.\n"
 		 "# TYPE wsgate_handshakes_total counter\n");

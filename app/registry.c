@@ -11,7 +11,7 @@
 #include "hash.h"
 
 #define ENTRY_OF(n) ((struct registry_entry *)((char *)(n)-offsetof(struct registry_entry, node)))
-#define USER_OF(n) ((struct registry_user *)((char *)(n)-offsetof(struct registry_user, node)))
+#define USER_OF(n)  ((struct registry_user *)((char *)(n)-offsetof(struct registry_user, node)))
 
 static uint64_t key_hash(const struct registry *reg, const char *user, const char *device)
 {

@@ -24,7 +24,6 @@ _Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame 
 /* A session told to close gets this long to flush its close frame before it is cut. */
 #define WSG_CLOSE_FLUSH_MS 5000
 
-
 /*
  * One protocol for the whole listener. lws binds every new connection, and
  * every upgrade that names no subprotocol (wscat, most browsers), to the
@@ -32,10 +31,9 @@ _Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame 
  * callback hands the HTTP-phase reasons (including HTTP_CONFIRM_UPGRADE, where
  * refusals happen) to protocols/protocol_http.c.
  */
-static const struct lws_protocols server_protocols[] = {
-	{ WSG_PROTOCOL_WS, protocol_ws_callback, sizeof(struct session), WSG_RX_BUFFER_SIZE, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+static const struct lws_protocols server_protocols[] = { { WSG_PROTOCOL_WS, protocol_ws_callback,
+							   sizeof(struct session), WSG_RX_BUFFER_SIZE, 0, NULL, 0 },
+							 { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
 static struct session *session_of_timer(struct hb_timer *t)
 {
@@ -147,8 +145,8 @@ void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct
 
 /* ---- session lifecycle ---- */
 
-static void session_begin(struct session *s, struct wsg_server *server, struct lws *wsi,
-			  const struct auth_verdict *v, const char *device)
+static void session_begin(struct session *s, struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v,
+			  const char *device)
 {
 	/* an upgrade is a GET: no request body can be pending here */
 	memset(s, 0, sizeof(*s));
@@ -426,8 +424,8 @@ void session_end(struct session *s)
 	if (s->is_admitted) {
 		registry_remove(&server->registry, &s->entry);
 		log_event(LOG_INFO, "session_close",
-			  "session=%s user=%s device=%s peer=%s%s%s code=%d reason=%s by=%s dur_ms=%llu", s->id, s->user,
-			  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
+			  "session=%s user=%s device=%s peer=%s%s%s code=%d reason=%s by=%s dur_ms=%llu", s->id,
+			  s->user, *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
 			  closed_by_name(s->closed_by), (unsigned long long)dur);
 	} else {
 		log_event(LOG_INFO, "session_refused",
@@ -472,8 +470,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	struct wsg_server *server = lws_container_of(sul, struct wsg_server, tick);
 
 	hb_wheel_advance(&server->wheel, util_now_ms(), on_heartbeat_due, server);
-	lws_sul_schedule(server->context, 0, &server->tick, on_tick,
-			 (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
+	lws_sul_schedule(server->context, 0, &server->tick, on_tick, (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
 }
 
 /* ---- process ---- */
@@ -519,7 +516,8 @@ static int create_listener(struct wsg_server *server, const char *address, int p
 		info.alpn = "http/1.1";
 	}
 	if (!lws_create_vhost(server->context, &info)) {
-		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d%s\"", address, port, is_tls ? " (tls)" : "");
+		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d%s\"", address, port,
+			  is_tls ? " (tls)" : "");
 		return -1;
 	}
 	return 0;
@@ -556,8 +554,7 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	if (create_listener(server, config->listen_address, config->listen_port, false) ||
 	    (config->has_tls && create_listener(server, config->tls_address, config->tls_port, true)))
 		return -1;
-	lws_sul_schedule(server->context, 0, &server->tick, on_tick,
-			 (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
+	lws_sul_schedule(server->context, 0, &server->tick, on_tick, (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
 	return 0;
 }
 

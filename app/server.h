@@ -41,7 +41,8 @@ void server_free(struct wsg_server *server);
 /* The handshake decision for this connection (auth, origin, device, capacity, shutdown). */
 void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict);
 /* how: "status=403" for an HTTP refusal; refusals after the upgrade log at session end */
-void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *verdict, const char *how);
+void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *verdict,
+			const char *how);
 
 /* At the upgrade: takes the handshake verdict into the session. */
 void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi);
@@ -83,7 +84,6 @@ int session_handle_message(struct session *s, const char *text, size_t len);
 long long server_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data);
 long long server_send_to_user(struct wsg_server *server, const char *from, const char *to, json_t *data);
 /* Closes the sessions of user (one device, or all with device NULL); returns how many. */
-size_t server_disconnect(struct wsg_server *server, const char *user, const char *device, int code,
-			 const char *reason);
+size_t server_disconnect(struct wsg_server *server, const char *user, const char *device, int code, const char *reason);
 
 #endif

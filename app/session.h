@@ -22,7 +22,7 @@ struct lws;
 struct wsg_server;
 
 #define WSG_SESSION_ID_LEN 16
-#define WSG_PEER_MAX 64
+#define WSG_PEER_MAX	   64
 
 enum session_closed_by { CLOSED_BY_NONE, CLOSED_BY_SERVER, CLOSED_BY_CLIENT };
 

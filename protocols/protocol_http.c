@@ -66,8 +66,9 @@ static int respond(struct lws *wsi, unsigned status, const char *content_type, c
 	    lws_add_http_header_content_length(wsi, len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &p,
 					 end) ||
-	    (wants_bearer && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
-							  (const unsigned char *)bearer, sizeof(bearer) - 1, &p, end)) ||
+	    (wants_bearer &&
+	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE, (const unsigned char *)bearer,
+					  sizeof(bearer) - 1, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (!len)
@@ -169,8 +170,7 @@ static int begin_post(struct lws *wsi, struct session *s, const char *path)
 	if (!s->http)
 		return -1;
 	util_strlcpy(s->http->path, path, sizeof(s->http->path));
-	if (lws_hdr_copy(wsi, s->http->authorization, sizeof(s->http->authorization),
-			 WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+	if (lws_hdr_copy(wsi, s->http->authorization, sizeof(s->http->authorization), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
 		s->http->authorization[0] = '\0';
 	if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
 	    strtoull(length, NULL, 10) > server->config->api_max_body_bytes)

@@ -48,8 +48,8 @@ static inline bool check_eq_int(long long actual, long long expected, const char
 	bool ok = actual == expected;
 
 	if (!check_report(ok, file, line))
-		fprintf(stderr, "CHECK_EQ_INT(%s, %s): got %lld, expected %lld\n", actual_expr, expected_expr,
-			actual, expected);
+		fprintf(stderr, "CHECK_EQ_INT(%s, %s): got %lld, expected %lld\n", actual_expr, expected_expr, actual,
+			expected);
 	return ok;
 }
 
@@ -69,16 +69,16 @@ static inline bool check_eq_str(const char *actual, const char *expected, const 
 }
 
 #define CHECK(cond) check_true((cond) ? true : false, #cond, __FILE__, __LINE__)
-#define CHECK_EQ_INT(actual, expected) \
+#define CHECK_EQ_INT(actual, expected)                                                                                 \
 	check_eq_int((long long)(actual), (long long)(expected), #actual, #expected, __FILE__, __LINE__)
 #define CHECK_EQ_STR(actual, expected) check_eq_str((actual), (expected), #actual, #expected, __FILE__, __LINE__)
 
 /* Runs one test function, naming it in any failure it reports. */
-#define RUN(test)                             \
-	do {                                  \
-		check_current_test = #test;   \
-		test();                       \
-		check_current_test = "(none)"; \
+#define RUN(test)                                                                                                      \
+	do {                                                                                                           \
+		check_current_test = #test;                                                                            \
+		test();                                                                                                \
+		check_current_test = "(none)";                                                                         \
 	} while (0)
 
 static inline int check_summary(void)

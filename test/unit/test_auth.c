@@ -31,8 +31,7 @@ static struct wsg_config make_config(bool with_origins)
 	return c;
 }
 
-static struct auth_verdict decide(const struct wsg_config *c, const char *token, const char *device,
-				  const char *origin)
+static struct auth_verdict decide(const struct wsg_config *c, const char *token, const char *device, const char *origin)
 {
 	struct auth_request req = { .token = token, .device = device, .origin = origin };
 	struct auth_verdict v;
@@ -121,8 +120,8 @@ static void test_origin_off_the_allow_list_is_refused(void)
 
 	check_refused(decide(&c, "alice-secret", NULL, "https://evil.example"), WSG_CLOSE_FORBIDDEN, 403,
 		      "origin not allowed");
-	check_refused(decide(&c, "alice-secret", NULL, "https://app.example.com.evil.example"),
-		      WSG_CLOSE_FORBIDDEN, 403, "origin not allowed");
+	check_refused(decide(&c, "alice-secret", NULL, "https://app.example.com.evil.example"), WSG_CLOSE_FORBIDDEN,
+		      403, "origin not allowed");
 	check_refused(decide(&c, "alice-secret", NULL, "https://app.example.co"), WSG_CLOSE_FORBIDDEN, 403,
 		      "origin not allowed");
 	check_refused(decide(&c, "alice-secret", NULL, "http://localhost:3001"), WSG_CLOSE_FORBIDDEN, 403,
@@ -134,8 +133,7 @@ static void test_origin_is_checked_before_the_token(void)
 {
 	struct wsg_config c = make_config(true);
 
-	check_refused(decide(&c, NULL, NULL, "https://evil.example"), WSG_CLOSE_FORBIDDEN, 403,
-		      "origin not allowed");
+	check_refused(decide(&c, NULL, NULL, "https://evil.example"), WSG_CLOSE_FORBIDDEN, 403, "origin not allowed");
 	check_refused(decide(&c, "wrong", NULL, "https://evil.example"), WSG_CLOSE_FORBIDDEN, 403,
 		      "origin not allowed");
 }
@@ -162,11 +160,9 @@ static void test_invalid_device_is_a_bad_request(void)
 	memset(device, 'd', WSG_DEVICE_MAX + 1);
 	device[WSG_DEVICE_MAX + 1] = '\0'; /* 65 characters */
 	check_refused(decide(&c, "alice-secret", device, NULL), WSG_CLOSE_BAD_REQUEST, 400, "invalid device id");
-	check_refused(decide(&c, "alice-secret", "my phone", NULL), WSG_CLOSE_BAD_REQUEST, 400,
-		      "invalid device id");
+	check_refused(decide(&c, "alice-secret", "my phone", NULL), WSG_CLOSE_BAD_REQUEST, 400, "invalid device id");
 	check_refused(decide(&c, "alice-secret", "a/b", NULL), WSG_CLOSE_BAD_REQUEST, 400, "invalid device id");
-	check_refused(decide(&c, "alice-secret", "x\xc3\xa9", NULL), WSG_CLOSE_BAD_REQUEST, 400,
-		      "invalid device id");
+	check_refused(decide(&c, "alice-secret", "x\xc3\xa9", NULL), WSG_CLOSE_BAD_REQUEST, 400, "invalid device id");
 
 	device[WSG_DEVICE_MAX] = '\0'; /* 64 characters: the longest allowed */
 	check_admitted(decide(&c, "alice-secret", device, NULL), &tokens[0]);

@@ -234,7 +234,9 @@ static void test_reason_cut_keeps_short_reasons(void)
 
 static void test_reason_cut_ends_at_invalid_bytes(void)
 {
-	check_cut("ok\xff" "rest", 7, 2);
+	check_cut("ok\xff"
+		  "rest",
+		  7, 2);
 	check_cut("ok\xc3", 3, 2);
 }
 

@@ -135,8 +135,8 @@ static char *slurp(const char *path)
 
 /* ctest runs this from test/unit */
 #define SHIPPED_CONFIG "../../conf/wsgate.conf"
-#define DEV_CERT "../../certs/server.crt"
-#define DEV_KEY "../../certs/server.key"
+#define DEV_CERT       "../../certs/server.crt"
+#define DEV_KEY	       "../../certs/server.key"
 
 static void check_shipped_values(const struct wsg_config *c)
 {
@@ -194,14 +194,15 @@ static void test_shipped_config_with_dev_certs(void)
 
 static void test_every_key_set(void)
 {
-	struct wsg_config *c = load_ok("listen = { address = \"0.0.0.0\"; port = 9001; };\n"
-				       "websocket = { path = \"/live/ws\"; max_message_bytes = 16; };\n"
-				       "auth = { reject = \"close\"; origins = [ \"https://a.example\", \"http://b.example:8080\" ]; };\n"
-				       "sessions = { on_repeat = \"replace-old\"; max = 1; };\n"
-				       "heartbeat = { interval_ms = 100; timeout_ms = 600000; };\n"
-				       "shutdown = { grace_ms = 0; };\n"
-				       "tokens = ( { token = \"t1\"; user = \"a.b_c:d@e-f\"; },\n"
-				       "           { token = \"t2\"; user = \"B0b\"; } );\n");
+	struct wsg_config *c = load_ok(
+		"listen = { address = \"0.0.0.0\"; port = 9001; };\n"
+		"websocket = { path = \"/live/ws\"; max_message_bytes = 16; };\n"
+		"auth = { reject = \"close\"; origins = [ \"https://a.example\", \"http://b.example:8080\" ]; };\n"
+		"sessions = { on_repeat = \"replace-old\"; max = 1; };\n"
+		"heartbeat = { interval_ms = 100; timeout_ms = 600000; };\n"
+		"shutdown = { grace_ms = 0; };\n"
+		"tokens = ( { token = \"t1\"; user = \"a.b_c:d@e-f\"; },\n"
+		"           { token = \"t2\"; user = \"B0b\"; } );\n");
 
 	if (!c)
 		return;
@@ -515,15 +516,16 @@ static void test_listen_tls_relative_cert_is_relative_to_the_config_file(void)
 	*strrchr(path, '/') = '\0'; /* the temporary file's directory */
 	snprintf(expected, sizeof(expected), "%s/wsgate-test-", path);
 	CHECK(strncmp(err, expected, strlen(expected)) == 0);
-	snprintf(expected, sizeof(expected), ":3: key 'listen_tls.cert': cannot read '%s/no-such.crt': No such file or directory",
-		 path);
+	snprintf(expected, sizeof(expected),
+		 ":3: key 'listen_tls.cert': cannot read '%s/no-such.crt': No such file or directory", path);
 	if (!CHECK(strstr(err, expected) != NULL))
 		fprintf(stderr, "    got %s\n    expected ...%s\n", err, expected);
 }
 
 static void test_proxy_trusted_addresses_and_networks(void)
 {
-	struct wsg_config *c = load_ok(ONE_TOKEN "proxy = { trusted = [ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\" ]; };\n");
+	struct wsg_config *c =
+		load_ok(ONE_TOKEN "proxy = { trusted = [ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\" ]; };\n");
 
 	if (c)
 		CHECK_EQ_INT(c->trusted_proxy_count, 3);
@@ -543,7 +545,8 @@ static void test_proxy_trusted_errors(void)
 	expect_error(ONE_TOKEN "proxy = {\n"
 			       "  trusted = [ \"127.0.0.1\", \"nginx\" ];\n"
 			       "};\n",
-		     3, "key 'proxy.trusted' entry 2 must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"");
+		     3,
+		     "key 'proxy.trusted' entry 2 must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"");
 	expect_error(ONE_TOKEN "proxy = { trusted = [ \"10.0.0.0/33\" ]; };\n", 2,
 		     "key 'proxy.trusted' entry 1 must be an address or network like \"127.0.0.1\" or \"10.0.0.0/8\"");
 	expect_error(ONE_TOKEN "proxy = { trust = [ ]; };\n", 2, "unknown key 'proxy.trust'");

@@ -7,7 +7,7 @@
 
 #include "check.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- the wheel ---- */
 
@@ -304,7 +304,7 @@ static void test_tick_for_policy_bounds(void)
 	CHECK_EQ_INT(hb_tick_ms_for(25000, 10000), 100); /* the default policy */
 	CHECK_EQ_INT(hb_tick_ms_for(1000, 500), 50);	 /* a tenth of the shorter */
 	CHECK_EQ_INT(hb_tick_ms_for(500, 1000), 50);
-	CHECK_EQ_INT(hb_tick_ms_for(100, 100), 10);	     /* never below 10 ms */
+	CHECK_EQ_INT(hb_tick_ms_for(100, 100), 10); /* never below 10 ms */
 	CHECK_EQ_INT(hb_tick_ms_for(100, 600000), 10);
 	CHECK_EQ_INT(hb_tick_ms_for(0, 0), 10);
 	CHECK_EQ_INT(hb_tick_ms_for(3600000, 600000), 100); /* never above 100 ms */

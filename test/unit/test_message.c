@@ -106,8 +106,9 @@ static void test_error_reply_is_exact(void)
 {
 	expect_reply("{\"type\":\"nope\"}",
 		     "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":\"unknown type \\\"nope\\\"\"}");
-	expect_reply("{\"type\":\"nope\",\"id\":7}",
-		     "{\"type\":\"error\",\"id\":7,\"code\":\"bad_request\",\"message\":\"unknown type \\\"nope\\\"\"}");
+	expect_reply(
+		"{\"type\":\"nope\",\"id\":7}",
+		"{\"type\":\"error\",\"id\":7,\"code\":\"bad_request\",\"message\":\"unknown type \\\"nope\\\"\"}");
 }
 
 static void test_unknown_type_is_a_bad_request(void)
@@ -308,7 +309,8 @@ static void test_ack_and_deliveries_are_exact(void)
 	CHECK_EQ_INT(len, strlen(text));
 	free(text);
 	text = message_channel_delivery("news", NULL, data, 5, 1, &len);
-	CHECK_EQ_STR(text, "{\"type\":\"message\",\"channel\":\"news\",\"from\":null,\"data\":{\"x\":1},\"seq\":5,\"ts\":1}");
+	CHECK_EQ_STR(text,
+		     "{\"type\":\"message\",\"channel\":\"news\",\"from\":null,\"data\":{\"x\":1},\"seq\":5,\"ts\":1}");
 	free(text);
 	text = message_direct_delivery("alice", "bob", data, 2, &len);
 	CHECK_EQ_STR(text, "{\"type\":\"message\",\"from\":\"alice\",\"to\":\"bob\",\"data\":{\"x\":1},\"ts\":2}");

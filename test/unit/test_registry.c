@@ -268,12 +268,12 @@ static void test_iteration_is_oldest_first(void)
 		CHECK_EQ_INT(registry_add(&reg, &s[i].entry), 0);
 	}
 
-#define ORDER()                                                                                  \
-	do {                                                                                     \
-		n = 0;                                                                           \
-		for (struct registry_entry *e = registry_first(&reg); e && n < 7; e = e->next) \
-			order[n++] = e->user[0];                                                 \
-		order[n] = '\0';                                                                 \
+#define ORDER()                                                                                                        \
+	do {                                                                                                           \
+		n = 0;                                                                                                 \
+		for (struct registry_entry *e = registry_first(&reg); e && n < 7; e = e->next)                         \
+			order[n++] = e->user[0];                                                                       \
+		order[n] = '\0';                                                                                       \
 	} while (0)
 
 	ORDER();

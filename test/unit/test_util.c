@@ -48,8 +48,8 @@ static void test_utf8_rejects_overlongs(void)
 
 static void test_utf8_rejects_surrogates(void)
 {
-	CHECK(!VALID("\xed\xa0\x80"));		     /* U+D800 */
-	CHECK(!VALID("\xed\xbf\xbf"));		     /* U+DFFF */
+	CHECK(!VALID("\xed\xa0\x80"));		   /* U+D800 */
+	CHECK(!VALID("\xed\xbf\xbf"));		   /* U+DFFF */
 	CHECK(!VALID("\xed\xa0\xbd\xed\xb8\x80")); /* CESU-8 pair for U+1F600 */
 }
 
@@ -143,8 +143,14 @@ static void test_prefix_never_splits_four_byte_chars(void)
 
 static void test_prefix_stops_at_invalid_bytes(void)
 {
-	CHECK_EQ_INT(prefix("ab\xff" "cd", 10), 2);
-	CHECK_EQ_INT(prefix("ab\xed\xa0\x80" "cd", 10), 2); /* a surrogate */
+	CHECK_EQ_INT(prefix("ab\xff"
+			    "cd",
+			    10),
+		     2);
+	CHECK_EQ_INT(prefix("ab\xed\xa0\x80"
+			    "cd",
+			    10),
+		     2);						/* a surrogate */
 	CHECK_EQ_INT(util_utf8_prefix_len("ab\xe4\xb8\xad", 4, 10), 2); /* cut inside 中 by len */
 }
 
