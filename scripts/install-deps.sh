@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(gcc make cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev libconfig-dev openssl)
-test_packages=(python3 python3-websockets nodejs npm nginx)
+test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then

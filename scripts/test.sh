@@ -7,6 +7,12 @@ scripts/install-deps.sh --test
 jobs=$(nproc)
 scripts/gen-certs.sh # conf/wsgate.conf's wss listener, checked by the tests
 
+echo "== static checks: clang-format, cppcheck"
+sources=$(git ls-files '*.c' '*.h' 2>/dev/null || find app protocols test -name '*.[ch]')
+clang-format --dry-run --Werror $sources
+cppcheck --enable=warning,performance,portability --error-exitcode=1 --quiet --inline-suppr \
+	--suppress=missingIncludeSystem -I app -I protocols app protocols
+
 echo "== build and test (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs" >/dev/null
