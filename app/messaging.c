@@ -118,7 +118,9 @@ static int do_subscribe(struct session *s, struct request *req)
 
 	if (!channel_globs_allow(s->token->subscribe.items, s->token->subscribe.count, req->channel))
 		return reply_error(s, req->id, "forbidden", "not allowed to subscribe to this channel");
-	if (s->subscriptions.count >= server->config->max_subscriptions)
+	/* subscribing again adds nothing, so it is never over the limit */
+	if (s->subscriptions.count >= server->config->max_subscriptions &&
+	    !router_is_subscribed(&server->router, &s->subscriptions, req->channel))
 		return reply_error(s, req->id, "limit_exceeded", "too many subscriptions (limits.max_subscriptions)");
 	if (router_subscribe(&server->router, &s->subscriptions, s, req->channel) < 0)
 		return -1;
@@ -180,7 +182,7 @@ int session_handle_message(struct session *s, const char *text, size_t len)
 		/* persistent abuse: a whole burst more after being told */
 		if (s->rate.strikes >= config->burst) {
 			session_close(s, WSG_CLOSE_RATE_LIMITED, NULL);
-			return -1;
+			return 0; /* the close follows the replies already queued */
 		}
 		return reply_error(s, NULL, "rate_limited", "too many messages (limits.messages_per_second)");
 	}

@@ -78,6 +78,16 @@ static struct subscription **find_in_list(struct subscription_list *list, const 
 	return link;
 }
 
+bool router_is_subscribed(const struct router *router, const struct subscription_list *list, const char *name)
+{
+	struct channel *c = router_find(router, name);
+
+	for (struct subscription *sub = c ? list->first : NULL; sub; sub = sub->owner_next)
+		if (sub->channel == c)
+			return true;
+	return false;
+}
+
 int router_subscribe(struct router *router, struct subscription_list *list, void *owner, const char *name)
 {
 	uint64_t hash = siphash_string(router->key, name);

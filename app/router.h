@@ -8,6 +8,7 @@
 #ifndef WSGATE_ROUTER_H
 #define WSGATE_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,8 @@ int router_init(struct router *router);
 void router_free(struct router *router);
 
 struct channel *router_find(const struct router *router, const char *name);
+
+bool router_is_subscribed(const struct router *router, const struct subscription_list *list, const char *name);
 
 /* 0 subscribed, 1 already subscribed, -1 out of memory. */
 int router_subscribe(struct router *router, struct subscription_list *list, void *owner, const char *name);

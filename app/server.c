@@ -299,7 +299,7 @@ int session_receive(struct session *s, const void *in, size_t len, bool is_first
 
 	heartbeat_seen(&s->hb, util_now_ms());
 	if (session_has_close(s))
-		return -1;
+		return 0; /* its close is on the way, after what it was sent */
 	if (is_binary)
 		return close_now(s, WSG_CLOSE_UNSUPPORTED_DATA);
 	if (is_first)
@@ -359,12 +359,9 @@ void session_peer_closed(struct session *s, const unsigned char *payload, size_t
 int session_writeable(struct session *s)
 {
 	struct outmsg *msg;
+	bool wrote = false;
 
-	if (session_has_close(s)) {
-		session_apply_close(s);
-		return -1;
-	}
-	if (s->is_ping_due) {
+	if (s->is_ping_due && !session_has_close(s)) {
 		/*
 		 * Never an empty ping: lws 4.1.6 does not report an empty pong
 		 * (ops-ws.c skips RECEIVE_PONG for zero length), so the answer
@@ -384,8 +381,17 @@ int session_writeable(struct session *s)
 		s->server->metrics.messages_out++;
 		s->server->metrics.bytes_out += msg->len;
 		outq_pop(&s->outq);
+		wrote = true;
 	}
-	if (outq_peek(&s->outq))
+	/*
+	 * A closing session first flushes what it was sent (the flush deadline
+	 * bounds the wait); the close frame goes in a writeable of its own.
+	 */
+	if (session_has_close(s) && !wrote && !outq_peek(&s->outq)) {
+		session_apply_close(s);
+		return -1;
+	}
+	if (outq_peek(&s->outq) || session_has_close(s))
 		lws_callback_on_writable(s->wsi);
 	if (s->is_rx_paused && s->outq.bytes < s->server->config->max_queued_bytes / 4) {
 		s->is_rx_paused = false;

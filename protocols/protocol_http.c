@@ -34,6 +34,8 @@ static const char *status_text(unsigned status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 411:
+		return "Length Required";
 	case 413:
 		return "Payload Too Large";
 	case 426:
@@ -166,6 +168,11 @@ static int begin_post(struct lws *wsi, struct session *s, const char *path)
 	char length[32] = "";
 
 	free_exchange(s);
+	/* lws 4.1 does not decode chunked request bodies: ask for a length, then close */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		respond_json(wsi, 411, "{\"error\":\"send the body with a Content-Length, not chunked\"}");
+		return -1;
+	}
 	s->http = calloc(1, sizeof(*s->http));
 	if (!s->http)
 		return -1;

@@ -20,7 +20,8 @@ This module provides:
   ``RawClient``, ``ws_connect`` and the ``WsgateTestCase`` connection helpers
   take ``tls=True`` (the server's ``listen_tls`` listener) or an explicit
   ``port`` (anything in front of wsgate, such as nginx);
-* ``run_wscat``: runs the wscat CLI with a timeout.
+* ``run_wscat``: runs the wscat CLI with a timeout;
+* ``http_request`` / ``parse_metrics``: the backend HTTP API, /healthz, /metrics.
 """
 
 import asyncio
@@ -395,11 +396,24 @@ def ws_query(token=None, device=None, **extra):
 class RawClient:
     """A WebSocket client on a plain socket, every operation with a timeout."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT, ssl_context=None, server_hostname=HOST):
-        """With ``ssl_context`` the connection is TLS (handshake done here)."""
+    def __init__(self, port, timeout=IO_TIMEOUT, ssl_context=None, server_hostname=HOST,
+                 rcvbuf=None):
+        """With ``ssl_context`` the connection is TLS (handshake done here).
+        ``rcvbuf``: SO_RCVBUF (bytes) set before connecting, for a client
+        that should fill up quickly when it stops reading."""
         self.port = port
         self.timeout = timeout
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                self.sock.settimeout(timeout)
+                self.sock.connect((HOST, port))
+            except BaseException:
+                self.sock.close()
+                raise
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if ssl_context is not None:
             try:
@@ -628,6 +642,44 @@ class RawClient:
 
 
 # --------------------------------------------------------------------------
+# plain HTTP (backend API, /healthz, /metrics)
+
+def http_request(port, method, path, body=None, headers=None, api_key=None, timeout=IO_TIMEOUT):
+    """One HTTP/1.1 request on a fresh connection; returns the HttpResponse.
+    ``body``: dict/list (sent as JSON), str or bytes (sent as is), or None.
+    ``api_key`` adds ``Authorization: Bearer KEY``."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (HOST, port),
+             "Connection: close"]
+    if api_key is not None:
+        lines.append("Authorization: Bearer %s" % api_key)
+    if body is not None:
+        lines.append("Content-Type: application/json")
+        lines.append("Content-Length: %d" % len(body))
+    lines += ["%s: %s" % kv for kv in (headers or {}).items()]
+    client = RawClient(port, timeout=timeout)
+    try:
+        client.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        return client.read_http_response(timeout)
+    finally:
+        client.close()
+
+
+def parse_metrics(text):
+    """Prometheus text -> {'name' or 'name{labels}': value}; comments skipped."""
+    values = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value) if "." in value or "e" in value else int(value)
+    return values
+
+
+# --------------------------------------------------------------------------
 # `websockets` (asyncio) client helpers
 
 def ws_url(port, token=None, device=None, path="/ws", scheme="ws"):
@@ -730,22 +782,23 @@ class WsgateTestCase(unittest.TestCase):
         self.assertEqual(rc, 0, "wsgate exit code after SIGTERM (None = killed); log:\n" + log)
 
     # -- connections ---------------------------------------------------------
-    def raw(self, server=None, tls=False, port=None):
+    def raw(self, server=None, tls=False, port=None, rcvbuf=None):
         """Raw client to the server's ws port, its wss port (tls=True), or any
-        ``port`` (TLS when tls=True, for example nginx in front)."""
+        ``port`` (TLS when tls=True, for example nginx in front). ``rcvbuf``:
+        see RawClient."""
         server = server or self.server
         if port is None:
             port = server.tls_port if tls else server.port
         context = client_ssl_context(self.cafile) if tls else None
-        client = RawClient(port, ssl_context=context)
+        client = RawClient(port, ssl_context=context, rcvbuf=rcvbuf)
         self.addCleanup(client.close)
         return client
 
     def connect(self, token=None, device=None, headers=None, path=None, query=None, server=None,
-                tls=False, port=None):
+                tls=False, port=None, rcvbuf=None):
         """Raw client + handshake; returns (client, HttpResponse) whatever the status."""
         server = server or self.server
-        client = self.raw(server, tls, port)
+        client = self.raw(server, tls, port, rcvbuf=rcvbuf)
         if query is None:
             query = ws_query(token, device)
         response = client.handshake(path or server.path, query, headers)
@@ -755,14 +808,15 @@ class WsgateTestCase(unittest.TestCase):
         self.assertEqual(response.status_line, "HTTP/1.1 101 Switching Protocols", repr(response))
 
     def open_session(self, user="alice", device="d1", headers=None, server=None, tls=False,
-                     port=None, token=None):
+                     port=None, token=None, rcvbuf=None):
         """Open an admitted session; checks the exact welcome message.
         Returns (client, session id). The token goes in the query unless
         ``headers`` are given (then they must carry it) or ``token`` is."""
         server = server or self.server
         if token is None and headers is None:
             token = TOKENS[user]
-        client, response = self.connect(token, device, headers, server=server, tls=tls, port=port)
+        client, response = self.connect(token, device, headers, server=server, tls=tls, port=port,
+                                        rcvbuf=rcvbuf)
         self.assert_upgraded(response)
         welcome = client.recv_text()
         match = re.fullmatch(welcome_re(user, device, server.config["heartbeat"]["interval_ms"]),
@@ -791,3 +845,15 @@ class WsgateTestCase(unittest.TestCase):
         """Handshake completed, then the first frame is close(code, reason)."""
         self.assert_upgraded(response)
         self.assertEqual(client.expect_close(), (code, reason))
+
+    # -- HTTP: backend API, /healthz, /metrics -------------------------------
+    def http(self, method, path, body=None, headers=None, api_key=None, server=None):
+        """HTTP request to the server's plain port; returns the HttpResponse."""
+        server = server or self.server
+        return http_request(server.port, method, path, body, headers, api_key)
+
+    def metrics(self, server=None):
+        """GET /metrics parsed with parse_metrics (asserts 200)."""
+        response = self.http("GET", "/metrics", server=server)
+        self.assertEqual(response.status, 200, repr(response))
+        return parse_metrics(response.body.decode("utf-8"))
