@@ -53,8 +53,8 @@ static json_t *parse_body(const struct api_request *req, struct api_response *re
 {
 	json_error_t error;
 	char why[300];
-	json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-				  &error);
+	json_t *body =
+		json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
 
 	if (!body) {
 		snprintf(why, sizeof(why), "invalid JSON body at position %d: %s", error.position, error.text);

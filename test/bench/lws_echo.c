@@ -161,8 +161,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lws-echo: cannot create the lws context\n");
 		return 1;
 	}
-	fprintf(stderr, "lws-echo: listening on 127.0.0.1:%d rx_buffer_size=%zu\n", port,
-		protocols[0].rx_buffer_size);
+	fprintf(stderr, "lws-echo: listening on 127.0.0.1:%d rx_buffer_size=%zu\n", port, protocols[0].rx_buffer_size);
 	while (!interrupted && lws_service(context, 0) >= 0)
 		;
 	lws_context_destroy(context);

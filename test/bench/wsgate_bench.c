@@ -29,14 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NS_PER_SEC 1000000000ull
-#define CLOSE_GRACE_NS (2 * NS_PER_SEC) /* time left for close handshakes after --duration */
-#define WELCOME_TIMEOUT_NS NS_PER_SEC /* longer without a welcome: the peer is not wsgate */
-#define MAX_DURATION_S 3600.0
-#define MAX_SOURCES 64
-#define MAX_FRAME_PAYLOAD (16u << 20)
-#define RX_CHUNK (64 * 1024)
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 1.3 */
+#define NS_PER_SEC	   1000000000ull
+#define CLOSE_GRACE_NS	   (2 * NS_PER_SEC) /* time left for close handshakes after --duration */
+#define WELCOME_TIMEOUT_NS NS_PER_SEC	    /* longer without a welcome: the peer is not wsgate */
+#define MAX_DURATION_S	   3600.0
+#define MAX_SOURCES	   64
+#define MAX_FRAME_PAYLOAD  (16u << 20)
+#define RX_CHUNK	   (64 * 1024)
+#define WS_GUID		   "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 1.3 */
 
 enum ws_opcode { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
 
@@ -108,9 +108,9 @@ static void buf_free(struct buf *b)
 /* ---- latency histogram: log-linear buckets (about 0.1% precision), fixed 256 KiB ---- */
 
 #define HIST_SUB_BITS 10
-#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_SUB      (1u << HIST_SUB_BITS)
 #define HIST_MAX_BITS 40 /* values are clamped to 2^40 ns, about 18 minutes */
-#define HIST_BUCKETS ((HIST_MAX_BITS - HIST_SUB_BITS + 1) * HIST_SUB)
+#define HIST_BUCKETS  ((HIST_MAX_BITS - HIST_SUB_BITS + 1) * HIST_SUB)
 
 struct hist {
 	uint64_t counts[HIST_BUCKETS];
@@ -383,52 +383,110 @@ static void usage(FILE *f)
 static void parse_options(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "mode", required_argument, NULL, 'm' },	   { "host", required_argument, NULL, 'H' },
-		{ "port", required_argument, NULL, 'p' },	   { "path", required_argument, NULL, 'P' },
-		{ "peer", required_argument, NULL, 'e' },	   { "raw-tcp", no_argument, NULL, 'r' },
-		{ "connections", required_argument, NULL, 'c' }, { "inflight", required_argument, NULL, 'k' },
-		{ "size", required_argument, NULL, 's' },	   { "window", required_argument, NULL, 'w' },
-		{ "subscribers", required_argument, NULL, 'n' }, { "channel", required_argument, NULL, 'C' },
-		{ "api-key", required_argument, NULL, 'a' },	   { "rate", required_argument, NULL, 'R' },
-		{ "device-prefix", required_argument, NULL, 'D' }, { "sources", required_argument, NULL, 'S' },
-		{ "server-pid", required_argument, NULL, 'i' },	   { "duration", required_argument, NULL, 'd' },
-		{ "json", required_argument, NULL, 'j' },	   { "help", no_argument, NULL, 'h' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "path", required_argument, NULL, 'P' },
+		{ "peer", required_argument, NULL, 'e' },
+		{ "raw-tcp", no_argument, NULL, 'r' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "inflight", required_argument, NULL, 'k' },
+		{ "size", required_argument, NULL, 's' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "subscribers", required_argument, NULL, 'n' },
+		{ "channel", required_argument, NULL, 'C' },
+		{ "api-key", required_argument, NULL, 'a' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "device-prefix", required_argument, NULL, 'D' },
+		{ "sources", required_argument, NULL, 'S' },
+		{ "server-pid", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
-	*o = (struct options){ .mode = "echo", .host = "127.0.0.1", .path = "/ws?token=alice-secret",
-			       .channel = "bench", .device_prefix = "b", .connections = 100, .inflight = 1,
-			       .size = 32, .window = 64, .subscribers = 100, .duration = 10 };
+	*o = (struct options){ .mode = "echo",
+			       .host = "127.0.0.1",
+			       .path = "/ws?token=alice-secret",
+			       .channel = "bench",
+			       .device_prefix = "b",
+			       .connections = 100,
+			       .inflight = 1,
+			       .size = 32,
+			       .window = 64,
+			       .subscribers = 100,
+			       .duration = 10 };
 	o->server.sin_family = AF_INET;
 	o->server.sin_port = htons(8080);
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'm': o->mode = optarg; break;
-		case 'H': o->host = optarg; break;
-		case 'p': o->server.sin_port = htons((uint16_t)parse_count("port", optarg, 1, 65535)); break;
-		case 'P': o->path = optarg; break;
+		case 'm':
+			o->mode = optarg;
+			break;
+		case 'H':
+			o->host = optarg;
+			break;
+		case 'p':
+			o->server.sin_port = htons((uint16_t)parse_count("port", optarg, 1, 65535));
+			break;
+		case 'P':
+			o->path = optarg;
+			break;
 		case 'e':
 			if (strcmp(optarg, "wsgate") && strcmp(optarg, "echo"))
 				die("--peer must be wsgate or echo");
 			o->peer = strcmp(optarg, "wsgate") ? PEER_ECHO : PEER_WSGATE;
 			break;
-		case 'r': o->raw_tcp = true; break;
-		case 'c': o->connections = parse_count("connections", optarg, 1, 1000000); break;
-		case 'k': o->inflight = parse_count("inflight", optarg, 1, 1 << 20); break;
-		case 's': o->size = parse_count("size", optarg, 1, MAX_FRAME_PAYLOAD / 2); break;
-		case 'w': o->window = parse_count("window", optarg, 1, 100000); break;
-		case 'n': o->subscribers = parse_count("subscribers", optarg, 1, 1000000); break;
-		case 'C': o->channel = optarg; break;
-		case 'a': o->api_key = optarg; break;
-		case 'R': o->rate = parse_seconds("rate", optarg, 0, 1e7); break;
-		case 'D': o->device_prefix = optarg; break;
-		case 'S': parse_sources(o, optarg); break;
-		case 'i': o->server_pid = (pid_t)parse_count("server-pid", optarg, 1, 1u << 30); break;
-		case 'd': o->duration = parse_seconds("duration", optarg, 0.1, MAX_DURATION_S); break;
-		case 'j': o->json_path = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(2);
+		case 'r':
+			o->raw_tcp = true;
+			break;
+		case 'c':
+			o->connections = parse_count("connections", optarg, 1, 1000000);
+			break;
+		case 'k':
+			o->inflight = parse_count("inflight", optarg, 1, 1 << 20);
+			break;
+		case 's':
+			o->size = parse_count("size", optarg, 1, MAX_FRAME_PAYLOAD / 2);
+			break;
+		case 'w':
+			o->window = parse_count("window", optarg, 1, 100000);
+			break;
+		case 'n':
+			o->subscribers = parse_count("subscribers", optarg, 1, 1000000);
+			break;
+		case 'C':
+			o->channel = optarg;
+			break;
+		case 'a':
+			o->api_key = optarg;
+			break;
+		case 'R':
+			o->rate = parse_seconds("rate", optarg, 0, 1e7);
+			break;
+		case 'D':
+			o->device_prefix = optarg;
+			break;
+		case 'S':
+			parse_sources(o, optarg);
+			break;
+		case 'i':
+			o->server_pid = (pid_t)parse_count("server-pid", optarg, 1, 1u << 30);
+			break;
+		case 'd':
+			o->duration = parse_seconds("duration", optarg, 0.1, MAX_DURATION_S);
+			break;
+		case 'j':
+			o->json_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
 		}
 	}
 	if (optind != argc)
@@ -549,12 +607,12 @@ struct bench {
 	unsigned conn_cap;
 	unsigned *free_slots;
 	unsigned free_count;
-	unsigned live;		/* connections holding a socket */
-	unsigned not_ready;	/* connecting, upgrading or waiting for the welcome */
-	uint64_t target;	/* connections the opener should make */
-	uint64_t opened;	/* connections the opener made */
-	uint64_t ready_total;	/* connections that became ready */
-	uint64_t failed_total;	/* connections that ended before ready */
+	unsigned live;	       /* connections holding a socket */
+	unsigned not_ready;    /* connecting, upgrading or waiting for the welcome */
+	uint64_t target;       /* connections the opener should make */
+	uint64_t opened;       /* connections the opener made */
+	uint64_t ready_total;  /* connections that became ready */
+	uint64_t failed_total; /* connections that ended before ready */
 	unsigned next_source;
 	uint64_t rng;
 	uint64_t t_start, deadline, close_deadline;
@@ -1463,8 +1521,8 @@ static void fanout_publish(struct bench *b, uint64_t now)
 	struct fanout_state *s = &b->m.fanout;
 	struct conn *p = s->publisher;
 	char body[160];
-	int body_len = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}",
-				b->opt.channel, now_ns());
+	int body_len = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}", b->opt.channel,
+				now_ns());
 	int n = snprintf((char *)buf_reserve(&p->out, 512 + (size_t)body_len), 512 + (size_t)body_len,
 			 "POST /api/publish HTTP/1.1\r\n"
 			 "Host: %s:%u\r\n"
@@ -1510,7 +1568,8 @@ static void fanout_on_settled(struct bench *b)
 	const struct fanout_state *s = &b->m.fanout;
 
 	/* every subscriber answered (ack or error) or is gone: publishing can start */
-	if (!s->publisher && b->phase == PHASE_RUN && s->subscribed + s->subscribe_errors + b->failed_total >= b->target)
+	if (!s->publisher && b->phase == PHASE_RUN &&
+	    s->subscribed + s->subscribe_errors + b->failed_total >= b->target)
 		fanout_open_publisher(b);
 }
 
@@ -1721,8 +1780,8 @@ static void bench_init(struct bench *b)
 	struct rlimit lim;
 
 	b->conn_cap = !strcmp(b->mode->name, "handshake") ? b->opt.window * 4 + 16
-			: !strcmp(b->mode->name, "fanout")  ? b->opt.subscribers + 2 /* a reconnecting publisher */
-							    : b->opt.connections;
+		      : !strcmp(b->mode->name, "fanout")  ? b->opt.subscribers + 2 /* a reconnecting publisher */
+							  : b->opt.connections;
 	if (!getrlimit(RLIMIT_NOFILE, &lim) && lim.rlim_cur != RLIM_INFINITY && b->conn_cap + 16 > lim.rlim_cur)
 		die("%u connections need more than the open-file limit (%llu); split the load over several processes",
 		    b->conn_cap, (unsigned long long)lim.rlim_cur);
