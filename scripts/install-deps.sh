@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs what wsgate needs from Debian's packages (and, with --test, the test
-# tools: Python websockets from Debian, wscat from npm). Idempotent: it asks apt
-# only for what is missing, and runs 'apt-get update' at most once.
+# Installs what wsgate needs from Debian's packages; with --test also the test
+# tools (Python websockets, nginx, cppcheck, clang-format from Debian; wscat from
+# npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
+# asks apt only for what is missing, and runs 'apt-get update' at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(gcc make cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev libconfig-dev openssl)
 test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
 
+bench_packages=(gnuplot-nox nodejs npm util-linux)
+
 want=("${build_packages[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-	want+=("${test_packages[@]}")
-fi
+case "${1:-}" in
+--test) want+=("${test_packages[@]}") ;;
+--bench) want+=("${bench_packages[@]}") ;;
+esac
 
 missing=()
 for pkg in "${want[@]}"; do
@@ -29,7 +33,7 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [[ "${1:-}" == "--test" ]] && [[ ! -x node_modules/.bin/wscat ]]; then
-	echo "install-deps: installing wscat (npm, into ./node_modules)"
+if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]] && [[ ! -x node_modules/.bin/wscat || ! -d node_modules/ws ]]; then
+	echo "install-deps: installing wscat and ws (npm, into ./node_modules)"
 	npm install --no-audit --no-fund --loglevel=error >/dev/null
 fi
