@@ -3,8 +3,8 @@ keeps receiving (and memory stays bounded); the per-session rate limit
 answers rate_limited, then closes 4108 on persistent abuse, and never
 touches a client that keeps under it."""
 
-import os
 import json
+import os
 import threading
 import time
 
