@@ -471,11 +471,18 @@ static void on_heartbeat_due(struct hb_timer *timer, void *ctx)
 	}
 }
 
+static void stop_when_done(struct wsg_server *server)
+{
+	if (server->is_stopping && (!server->live_sessions || util_now_ms() >= server->stop_deadline_ms))
+		ev_break(server->loop, EVBREAK_ALL);
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct wsg_server *server = lws_container_of(sul, struct wsg_server, tick);
 
 	hb_wheel_advance(&server->wheel, util_now_ms(), on_heartbeat_due, server);
+	stop_when_done(server);
 	lws_sul_schedule(server->context, 0, &server->tick, on_tick, (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
 }
 
@@ -489,14 +496,6 @@ static void log_from_lws(int level, const char *line)
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
 	log_event(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_quote(msg, sizeof(msg), line, len));
-}
-
-static struct wsg_server *signalled_server;
-
-static void on_stop_signal(int sig)
-{
-	signalled_server->stop_signal = sig;
-	lws_cancel_service(signalled_server->context);
 }
 
 /* One vhost per listener; both serve the same protocol and share every session structure. */
@@ -547,8 +546,16 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	}
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_from_lws);
+	server->loop = ev_loop_new(EVBACKEND_EPOLL);
+	if (!server->loop) {
+		log_event(LOG_ERROR, "startup", "msg=\"cannot create the epoll event loop\"");
+		return -1;
+	}
+	void *foreign_loops[1] = { server->loop };
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (config->has_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV |
+		       (config->has_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+	info.foreign_loops = foreign_loops;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = server_protocols;
 	info.user = server;
@@ -564,48 +571,40 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	return 0;
 }
 
-static void begin_shutdown(struct wsg_server *server)
+/* libev runs this in the loop, not in a signal handler: any work is safe here. */
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct wsg_server *server = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (server->is_stopping)
+		return;
 	server->is_stopping = true;
+	server->stop_deadline_ms = util_now_ms() + server->config->shutdown_grace_ms;
 	log_event(LOG_INFO, "shutdown", "signal=%s sessions=%zu grace_ms=%u",
-		  server->stop_signal == SIGINT ? "SIGINT" : "SIGTERM", registry_count(&server->registry),
+		  w->signum == SIGINT ? "SIGINT" : "SIGTERM", registry_count(&server->registry),
 		  server->config->shutdown_grace_ms);
 	for (struct registry_entry *e = registry_first(&server->registry); e; e = e->next)
 		session_close(session_of_entry(e), WSG_CLOSE_SHUTDOWN, NULL);
+	stop_when_done(server);
 }
 
 int server_run(struct wsg_server *server)
 {
-	struct sigaction sa;
-	uint64_t deadline = 0;
-
-	signalled_server = server;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&server->on_sigterm, on_stop_signal, SIGTERM);
+	ev_signal_init(&server->on_sigint, on_stop_signal, SIGINT);
+	server->on_sigterm.data = server->on_sigint.data = server;
+	ev_signal_start(server->loop, &server->on_sigterm);
+	ev_signal_start(server->loop, &server->on_sigint);
 
 	log_event(LOG_INFO, "listening", "address=%s port=%d path=%s version=%s", server->config->listen_address,
 		  server->config->listen_port, server->config->ws_path, WSGATE_VERSION);
 	if (server->config->has_tls)
 		log_event(LOG_INFO, "listening", "address=%s port=%d path=%s tls=yes", server->config->tls_address,
 			  server->config->tls_port, server->config->ws_path);
-	for (;;) {
-		if (lws_service(server->context, 0) < 0)
-			break;
-		if (server->stop_signal && !server->is_stopping) {
-			begin_shutdown(server);
-			deadline = util_now_ms() + server->config->shutdown_grace_ms;
-		}
-		if (server->is_stopping && (!server->live_sessions || util_now_ms() >= deadline))
-			break;
-	}
-	/* a second signal during teardown must not touch a context being destroyed */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	ev_run(server->loop, 0);
 	log_event(LOG_INFO, "stopped", "sessions_left=%zu", server->live_sessions);
 	return 0;
 }
@@ -615,6 +614,13 @@ void server_free(struct wsg_server *server)
 	if (server->context)
 		lws_context_destroy(server->context);
 	server->context = NULL;
+	if (server->loop) {
+		/* a signal during teardown finds no watcher: it is ignored, not fatal */
+		ev_signal_stop(server->loop, &server->on_sigterm);
+		ev_signal_stop(server->loop, &server->on_sigint);
+		ev_loop_destroy(server->loop);
+		server->loop = NULL;
+	}
 	hb_wheel_free(&server->wheel);
 	router_free(&server->router);
 	registry_free(&server->registry);

@@ -6,8 +6,8 @@
 #ifndef WSGATE_SERVER_H
 #define WSGATE_SERVER_H
 
+#include <ev.h>
 #include <libwebsockets.h>
-#include <signal.h>
 #include <stdbool.h>
 
 #include "auth.h"
@@ -29,8 +29,14 @@ struct wsg_server {
 	struct hb_policy heartbeat;
 	lws_sorted_usec_list_t tick;
 	size_t live_sessions; /* upgraded connections, admitted or being refused */
-	volatile sig_atomic_t stop_signal;
+	/*
+	 * Our own libev loop (epoll), lent to lws: lws's built-in loop polls
+	 * every descriptor on each wakeup, O(sessions) per ping or pong.
+	 */
+	struct ev_loop *loop;
+	ev_signal on_sigterm, on_sigint;
 	bool is_stopping;
+	uint64_t stop_deadline_ms;
 };
 
 int server_init(struct wsg_server *server, struct wsg_config *config);

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_packages=(gcc make cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev libconfig-dev openssl)
+build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev
+	libconfig-dev openssl)
 test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
 
 bench_packages=(gnuplot-nox nodejs npm util-linux)
