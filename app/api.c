@@ -34,7 +34,7 @@ static void respond_error(struct api_response *resp, unsigned status, const char
 	respond(resp, status, json_pack("{s:s}", "error", text));
 }
 
-static bool is_authorized(const struct wsg_config *config, const char *authorization)
+bool api_is_authorized(const struct wsg_config *config, const char *authorization)
 {
 	const char *key = auth_bearer_token(authorization);
 	unsigned char digest[WSG_TOKEN_DIGEST_LEN];
@@ -213,7 +213,7 @@ void api_handle(struct wsg_server *server, const struct api_request *req, struct
 		return !strcmp(req->path, "/healthz") ? serve_healthz(server, resp) : serve_metrics(server, resp);
 	}
 	server->metrics.api_requests++;
-	if (!is_authorized(server->config, req->authorization)) {
+	if (!api_is_authorized(server->config, req->authorization)) {
 		resp->wants_bearer = true;
 		return respond_error(resp, 401, "unauthorized: send Authorization: Bearer <api key>");
 	}

@@ -36,6 +36,11 @@ struct api_exchange {
 	size_t len;
 };
 
+struct wsg_config;
+
+/* A bearer credential naming one of api.keys (constant time, whatever the match). */
+bool api_is_authorized(const struct wsg_config *config, const char *authorization);
+
 /* True for paths this module serves (so the caller reads a POST body for them). */
 bool api_is_route(const char *path);
 void api_handle(struct wsg_server *server, const struct api_request *req, struct api_response *resp);

@@ -97,6 +97,23 @@ void auth_decide(const struct wsg_config *config, const struct auth_request *req
 	out->http_status = 0;
 }
 
+bool auth_offers_protocol(const char *list, const char *protocol)
+{
+	size_t want = strlen(protocol);
+
+	while (*list) {
+		while (*list == ' ' || *list == '\t' || *list == ',')
+			list++;
+		const char *end = list;
+		while (*end && *end != ',' && *end != ' ' && *end != '\t')
+			end++;
+		if ((size_t)(end - list) == want && !memcmp(list, protocol, want))
+			return true;
+		list = end;
+	}
+	return false;
+}
+
 const char *auth_bearer_token(const char *authorization)
 {
 	if (!authorization || strncasecmp(authorization, "Bearer ", 7))

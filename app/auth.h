@@ -37,6 +37,9 @@ void auth_refuse(struct auth_verdict *out, enum handshake_outcome outcome, int c
  */
 const char *auth_bearer_token(const char *authorization);
 
+/* True when a Sec-WebSocket-Protocol list ("a, b") names protocol. */
+bool auth_offers_protocol(const char *list, const char *protocol);
+
 /* 1..max characters of A-Z a-z 0-9 . _ : @ - (user names and device ids). */
 bool auth_is_valid_id(const char *id, size_t max);
 

@@ -5,10 +5,13 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include "util.h"
 
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
@@ -56,6 +59,9 @@ const char *log_quote(char *out, size_t outlen, const char *s, size_t len)
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 
+	/* bytes that are not UTF-8 (a client's close reason, say) are escaped, never passed on */
+	bool is_utf8 = util_is_valid_utf8((const unsigned char *)s, len);
+
 	if (outlen < 3)
 		return "\"\"";
 	out[o++] = '"';
@@ -67,7 +73,7 @@ const char *log_quote(char *out, size_t outlen, const char *s, size_t len)
 		} else if (c == '\n') {
 			out[o++] = '\\';
 			out[o++] = 'n';
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !is_utf8)) {
 			out[o++] = '\\';
 			out[o++] = 'x';
 			out[o++] = hex[c >> 4];

@@ -17,7 +17,10 @@ int log_parse_level(const char *name, enum log_level *level);
 /* fmt continues the line after "level=... event=NAME". */
 void log_event(enum log_level level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* s (len bytes, may hold anything) as a double-quoted value with \" \\ \n and \xNN escapes. */
+/*
+ * s (len bytes, may hold anything) as a double-quoted value with \" \\ \n and
+ * \xNN escapes for control bytes, and for every byte >= 0x80 unless s is UTF-8.
+ */
 const char *log_quote(char *out, size_t outlen, const char *s, size_t len);
 
 #endif

@@ -51,7 +51,7 @@ static size_t deliver_to_user(struct wsg_server *server, const char *user, struc
 	size_t delivered = 0;
 
 	for (struct registry_entry *e = registry_first_of_user(&server->registry, user), *next; e; e = next) {
-		next = e->user_next; /* a slow consumer is closed, not unregistered, but stay safe */
+		next = e->user_next; /* a slow consumer's close takes e out of the registry */
 		if (!session_queue(session_of_entry(e), msg))
 			delivered++;
 	}
@@ -102,9 +102,10 @@ size_t server_disconnect(struct wsg_server *server, const char *user, const char
 {
 	size_t closed = 0;
 
-	for (struct registry_entry *e = registry_first_of_user(&server->registry, user); e; e = e->user_next) {
+	for (struct registry_entry *e = registry_first_of_user(&server->registry, user), *next; e; e = next) {
 		struct session *s = session_of_entry(e);
-		if ((device && strcmp(device, s->device)) || session_has_close(s))
+		next = e->user_next; /* the close takes e out of the registry */
+		if (device && strcmp(device, s->device))
 			continue;
 		session_close(s, code, reason);
 		closed++;

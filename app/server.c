@@ -21,6 +21,12 @@ _Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame 
 
 /* Most messages fit; bigger ones are assembled in the session's own buffer. */
 #define WSG_RX_BUFFER_SIZE 4096
+/*
+ * Largest single send: lws cuts a frame into pieces of this size and copies
+ * the rest into the connection's own buffer, which for a shared fan-out
+ * buffer would mean one copy per recipient. The kernel takes whole frames.
+ */
+#define WSG_TX_PACKET_SIZE (256 * 1024)
 /* A session told to close gets this long to flush its close frame before it is cut. */
 #define WSG_CLOSE_FLUSH_MS 5000
 
@@ -31,9 +37,14 @@ _Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame 
  * callback hands the HTTP-phase reasons (including HTTP_CONFIRM_UPGRADE, where
  * refusals happen) to protocols/protocol_http.c.
  */
-static const struct lws_protocols server_protocols[] = { { WSG_PROTOCOL_WS, protocol_ws_callback,
-							   sizeof(struct session), WSG_RX_BUFFER_SIZE, 0, NULL, 0 },
-							 { NULL, NULL, 0, 0, 0, NULL, 0 } };
+static const struct lws_protocols server_protocols[] = {
+	{ .name = WSG_PROTOCOL_WS,
+	  .callback = protocol_ws_callback,
+	  .per_session_data_size = sizeof(struct session),
+	  .rx_buffer_size = WSG_RX_BUFFER_SIZE,
+	  .tx_packet_size = WSG_TX_PACKET_SIZE },
+	{ 0 } /* terminator */
+};
 
 static struct session *session_of_timer(struct hb_timer *t)
 {
@@ -43,7 +54,8 @@ static struct session *session_of_timer(struct hb_timer *t)
 /* ---- handshake ---- */
 
 struct handshake {
-	char token[4096];
+	/* one byte longer than the longest configured token, so a cut one never matches */
+	char token[4096 + 2];
 	char device[512];
 	char origin[512];
 	bool has_token, has_device, has_origin;
@@ -58,11 +70,14 @@ static void read_handshake(struct lws *wsi, struct handshake *hs)
 
 	v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
 	if (v) {
-		hs->has_token = util_strlcpy(hs->token, v, sizeof(hs->token)) < sizeof(hs->token);
+		hs->has_token = true;
+		util_strlcpy(hs->token, v, sizeof(hs->token));
 	} else if (lws_hdr_copy(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
 		v = auth_bearer_token(arg);
-		if (v)
-			hs->has_token = util_strlcpy(hs->token, v, sizeof(hs->token)) < sizeof(hs->token);
+		if (v) {
+			hs->has_token = true;
+			util_strlcpy(hs->token, v, sizeof(hs->token));
+		}
 	}
 	v = lws_get_urlarg_by_name(wsi, "device=", arg, sizeof(arg));
 	if (v) {
@@ -122,8 +137,11 @@ static void client_address(const struct wsg_server *server, struct lws *wsi, cha
 		util_strlcpy(peer, "unknown", sizeof(peer));
 	via[0] = '\0';
 	if (config->trusted_proxy_count) {
-		if (lws_hdr_copy(wsi, forwarded, sizeof(forwarded), WSI_TOKEN_X_FORWARDED_FOR) < 0)
-			forwarded[0] = '\0';
+		/* present but too long to read: believe no forwarded header, X-Real-IP neither */
+		if (lws_hdr_copy(wsi, forwarded, sizeof(forwarded), WSI_TOKEN_X_FORWARDED_FOR) < 0) {
+			util_strlcpy(out, peer, len);
+			return;
+		}
 		/* a known token in Debian's lws (UNCOMMON_HEADERS), so not a custom header */
 		if (lws_hdr_copy(wsi, real_ip, sizeof(real_ip), WSI_TOKEN_HTTP_X_REAL_IP) < 0)
 			real_ip[0] = '\0';
@@ -190,11 +208,6 @@ int session_queue(struct session *s, struct outmsg *msg)
 	if (outq_push(&s->outq, msg))
 		return -1;
 	lws_callback_on_writable(s->wsi);
-	/* its own replies piling up: stop reading its requests until it drains */
-	if (s->outq.bytes > config->max_queued_bytes / 2 && !s->is_rx_paused) {
-		s->is_rx_paused = true;
-		lws_rx_flow_control(s->wsi, 0);
-	}
 	return 0;
 }
 
@@ -243,6 +256,7 @@ void session_established(struct session *s)
 {
 	s->opened_ms = util_now_ms();
 	s->opened_wall_ms = util_wall_ms();
+	s->is_established = true;
 	s->server->live_sessions++;
 	if (s->refusal_code) {
 		s->server->metrics.handshakes[s->refusal_outcome]++;
@@ -261,6 +275,8 @@ void session_close(struct session *s, int code, const char *reason)
 	if (!reason)
 		reason = info ? info->reason : "";
 	s->closed_by = CLOSED_BY_SERVER;
+	/* out of the registry now: its (user, device) is free for a reconnect at once */
+	registry_remove(&s->server->registry, &s->entry);
 	s->close_code = code;
 	s->close_reason_len = closecode_reason_len(reason, strlen(reason));
 	memcpy(s->close_reason, reason, s->close_reason_len);
@@ -293,7 +309,19 @@ static int handle_message(struct session *s, const void *text, size_t len)
 	return session_handle_message(s, text, len);
 }
 
+static int receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary);
+
 int session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
+{
+	int rc = receive(s, in, len, is_first, is_final, is_binary);
+
+	/* every failure leaves with a code on the wire, never an empty close */
+	if (rc && !session_has_close(s))
+		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
+	return rc;
+}
+
+static int receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
 {
 	size_t max = s->server->config->max_message_bytes;
 
@@ -346,6 +374,7 @@ void session_peer_closed(struct session *s, const unsigned char *payload, size_t
 	if (s->closed_by != CLOSED_BY_NONE)
 		return;
 	s->closed_by = CLOSED_BY_CLIENT;
+	registry_remove(&s->server->registry, &s->entry);
 	if (len < 2) {
 		s->close_code = 1005; /* RFC 6455 7.1.5: no status code was present */
 		return;
@@ -393,10 +422,6 @@ int session_writeable(struct session *s)
 	}
 	if (outq_peek(&s->outq) || session_has_close(s))
 		lws_callback_on_writable(s->wsi);
-	if (s->is_rx_paused && s->outq.bytes < s->server->config->max_queued_bytes / 4) {
-		s->is_rx_paused = false;
-		lws_rx_flow_control(s->wsi, 1);
-	}
 	return 0;
 }
 
@@ -419,8 +444,9 @@ void session_end(struct session *s)
 	uint64_t dur = util_now_ms() - s->opened_ms;
 	char reason[300];
 
-	if (!server)
-		return; /* never established */
+	/* lws reports CLOSED also when its own handshake failed after the filter */
+	if (!server || !s->is_established)
+		return;
 	/* a drop without a close frame: logged as 1006, which is never sent on the wire */
 	int code = s->closed_by == CLOSED_BY_NONE ? 1006 : s->close_code;
 	log_quote(reason, sizeof(reason), s->close_reason, s->close_reason_len);
@@ -585,9 +611,9 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_event(LOG_INFO, "shutdown", "signal=%s sessions=%zu grace_ms=%u",
 		  w->signum == SIGINT ? "SIGINT" : "SIGTERM", registry_count(&server->registry),
 		  server->config->shutdown_grace_ms);
-	for (struct registry_entry *e = registry_first(&server->registry); e; e = e->next)
+	/* each close takes its session out of the registry */
+	for (struct registry_entry *e; (e = registry_first(&server->registry));)
 		session_close(session_of_entry(e), WSG_CLOSE_SHUTDOWN, NULL);
-	stop_when_done(server);
 }
 
 int server_run(struct wsg_server *server)

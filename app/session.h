@@ -48,6 +48,7 @@ struct session {
 	enum handshake_outcome refusal_outcome;
 
 	const struct wsg_token *token; /* permissions; NULL until admitted */
+	bool is_established;	       /* past the 101: counted in live_sessions */
 	bool is_admitted;	       /* counted, registered and heartbeating */
 	struct subscription_list subscriptions;
 	struct ratelimit rate;
@@ -56,7 +57,6 @@ struct session {
 	bool is_ping_due;
 
 	struct outq outq;
-	bool is_rx_paused; /* reading stopped until the client drains its replies */
 
 	/* a message being assembled from fragments */
 	unsigned char *rx_buf;

@@ -91,12 +91,17 @@ static int respond_json(struct lws *wsi, unsigned status, const char *body)
 
 static int respond_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v)
 {
-	char body[256], how[32];
+	char how[32];
+	json_t *obj = json_pack("{s:i, s:s}", "code", v->close_code, "reason", v->reason);
+	char *body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	int rc;
 
-	snprintf(body, sizeof(body), "{\"code\":%d,\"reason\":\"%s\"}", v->close_code, v->reason);
+	json_decref(obj);
 	snprintf(how, sizeof(how), "status=%d", v->http_status);
 	server_log_refusal(server, wsi, v, how);
-	return respond_json(wsi, (unsigned)v->http_status, body);
+	rc = body ? respond_json(wsi, (unsigned)v->http_status, body) : -1;
+	free(body);
+	return rc;
 }
 
 static bool is_ws_path(struct lws *wsi, const struct wsg_server *server)
@@ -115,6 +120,16 @@ static int confirm_upgrade(struct lws *wsi, const char *upgrade)
 
 	if (strcasecmp(upgrade, "websocket") || !is_ws_path(wsi, server))
 		return respond_json(wsi, HTTP_STATUS_NOT_FOUND, "{\"error\":\"not found\"}") ? -1 : 1;
+	/* lws would drop an upgrade naming only other subprotocols with a bare TCP close */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
+		char offered[256];
+		if (lws_hdr_copy(wsi, offered, sizeof(offered), WSI_TOKEN_PROTOCOL) < 0 ||
+		    !auth_offers_protocol(offered, WSG_PROTOCOL_WS)) {
+			auth_refuse(&v, HANDSHAKE_UNSUPPORTED_SUBPROTOCOL, WSG_CLOSE_BAD_REQUEST,
+				    "unsupported subprotocol (offer " WSG_PROTOCOL_WS " or none)");
+			return respond_refusal(server, wsi, &v) ? -1 : 1;
+		}
+	}
 	if (server->config->reject != WSG_REJECT_HTTP)
 		return 0;
 	server_decide(server, wsi, &v);
@@ -162,13 +177,38 @@ static int serve_exchange(struct lws *wsi, struct session *s)
 	return finish(wsi, &resp);
 }
 
+/*
+ * A POST to an API route. What can be refused from the headers alone (no
+ * key, a declared body over the limit, chunked) is answered before reading a
+ * byte of the body, and the connection closed, since the body would follow.
+ */
 static int begin_post(struct lws *wsi, struct session *s, const char *path)
 {
 	struct wsg_server *server = server_of(wsi);
-	char length[32] = "";
+	char length[32] = "", authorization[sizeof(s->http->authorization)] = "";
+	unsigned long long declared = 0;
 
 	free_exchange(s);
-	/* lws 4.1 does not decode chunked request bodies: ask for a length, then close */
+	if (lws_hdr_copy(wsi, authorization, sizeof(authorization), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		authorization[0] = '\0';
+	if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+		declared = strtoull(length, NULL, 10);
+	if (!api_is_authorized(server->config, authorization)) {
+		struct api_request req = { true, path, *authorization ? authorization : NULL, NULL, 0 };
+		struct api_response resp;
+		api_handle(server, &req, &resp); /* 401, or 405 for a GET-only route */
+		respond(wsi, resp.status, resp.content_type, resp.body, resp.len, resp.wants_bearer);
+		free(resp.body);
+		return -1;
+	}
+	if (declared > server->config->api_max_body_bytes) {
+		char why[96];
+		snprintf(why, sizeof(why), "{\"error\":\"request body over %zu bytes (api.max_body_bytes)\"}",
+			 server->config->api_max_body_bytes);
+		respond_json(wsi, 413, why);
+		return -1;
+	}
+	/* lws 4.1 does not decode chunked request bodies: ask for a length */
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
 		respond_json(wsi, 411, "{\"error\":\"send the body with a Content-Length, not chunked\"}");
 		return -1;
@@ -177,12 +217,8 @@ static int begin_post(struct lws *wsi, struct session *s, const char *path)
 	if (!s->http)
 		return -1;
 	util_strlcpy(s->http->path, path, sizeof(s->http->path));
-	if (lws_hdr_copy(wsi, s->http->authorization, sizeof(s->http->authorization), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-		s->http->authorization[0] = '\0';
-	if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-	    strtoull(length, NULL, 10) > server->config->api_max_body_bytes)
-		s->http->is_too_large = true; /* read and drop it, then answer 413 */
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || !strtoull(length, NULL, 10))
+	util_strlcpy(s->http->authorization, authorization, sizeof(s->http->authorization));
+	if (!declared)
 		return serve_exchange(wsi, s); /* no body will come */
 	return 0;
 }

@@ -92,6 +92,28 @@ class RefusalCases:
         self.assertNotIn("mallory-secret", self.server.log())
 
 
+class SubprotocolTest(WsgateTestCase):
+    """lws would drop an upgrade that names only other subprotocols with a bare
+    TCP close; wsgate answers 400 with the reason, in both reject modes."""
+
+    def check(self, reject):
+        self.start_server(auth={"reject": reject})
+        client, response = self.connect(TOKENS["alice"], "d1",
+                                        headers={"Sec-WebSocket-Protocol": "chat, mqtt"})
+        self.assert_http_reject(response, BAD_REQUEST, 4000,
+                                "unsupported subprotocol (offer wsgate or none)")
+        client, response = self.connect(TOKENS["alice"], "d1",
+                                        headers={"Sec-WebSocket-Protocol": "chat, wsgate"})
+        self.assertEqual(response.status, 101)
+        self.assertEqual(response.headers.get("sec-websocket-protocol"), "wsgate")
+
+    def test_refused_400_with_reject_http(self):
+        self.check("http")
+
+    def test_refused_400_with_reject_close(self):
+        self.check("close")
+
+
 class AdmissionHttpRejectTest(RefusalCases, WsgateTestCase):
     REJECT = "http"
 

@@ -2,6 +2,8 @@
 
 from wsgate_harness import TOKENS, WsgateTestCase, main, run_async, ws_closed, ws_connect
 
+API_KEY = "sessions-test-api-key-0123"
+
 
 class RejectNewTest(WsgateTestCase):
 
@@ -52,6 +54,17 @@ class RejectNewTest(WsgateTestCase):
         self.close_by_client(first)
         again, _ = self.open_session("alice", "d1")
         self.assert_alive(again)
+
+    def test_same_key_admitted_at_once_after_its_close_was_decided(self):
+        """A session the server is closing (here by the API) no longer holds
+        its (user, device): the reconnect is admitted, not told 4001."""
+        self.start_server(sessions={"on_repeat": "reject-new"}, api={"keys": [API_KEY]})
+        first, _ = self.open_session("alice", "d1")
+        response = self.http("POST", "/api/disconnect",
+                             {"user": "alice", "device": "d1", "code": 4005}, api_key=API_KEY)
+        self.assertEqual(response.body, b'{"closed":1}')
+        self.open_session("alice", "d1")      # welcome, not 4001
+        self.assertEqual(first.expect_close(), (4005, "disconnected by the application"))
 
     def test_same_key_can_reconnect_after_abrupt_disconnect(self):
         first, _ = self.open_session("alice", "d1")

@@ -33,6 +33,24 @@ class ShutdownTest(WsgateTestCase):
             self.assertEqual(client.expect_close(), SHUTDOWN)
         self.assert_exits_zero_in_time(since)
 
+    def test_handshake_failing_inside_lws_does_not_upset_shutdown(self):
+        """An upgrade without Sec-WebSocket-Key passes wsgate's checks but fails
+        in lws after the session began; shutdown must still send 1001 to the
+        real session and exit at once, not wait out the grace period."""
+        client, _ = self.open_session("alice", "d1")
+        broken = self.raw()
+        broken.send_raw(("GET /ws?token=%s&device=d2 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                         % TOKENS["bob"]).encode())
+        broken.expect_eof()
+        since = time.monotonic()
+        self.server.send_signal(signal.SIGTERM)
+        self.assertEqual(client.expect_close(), SHUTDOWN)
+        rc = self.server.wait(timeout=GRACE_MS / 2000)
+        self.assertEqual(rc, 0, "not stopped within half the grace period:\n" + self.server.log())
+        self.assertIn("sessions_left=0", self.server.log())
+        self.assertLess(time.monotonic() - since, GRACE_MS / 2000)
+
     def test_sigterm_closes_all_sessions_1001_and_exits_0(self):
         self.assert_sessions_closed_by_signal(signal.SIGTERM)
 

@@ -241,8 +241,19 @@ static void test_empty_id_is_invalid(void)
 	CHECK(!auth_is_valid_id("", WSG_USER_MAX));
 }
 
+static void test_offered_subprotocols(void)
+{
+	CHECK(auth_offers_protocol("wsgate", "wsgate"));
+	CHECK(auth_offers_protocol("chat, wsgate", "wsgate"));
+	CHECK(auth_offers_protocol("chat,wsgate,x", "wsgate"));
+	CHECK(!auth_offers_protocol("wsgate2, chat", "wsgate"));
+	CHECK(!auth_offers_protocol("wsg", "wsgate"));
+	CHECK(!auth_offers_protocol("", "wsgate"));
+}
+
 int main(void)
 {
+	RUN(test_offered_subprotocols);
 	RUN(test_digest_is_sha256);
 	RUN(test_admitted_with_the_right_token);
 	RUN(test_admitted_with_empty_device);
