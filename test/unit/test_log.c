@@ -24,7 +24,10 @@ static void test_plain_and_escaped(void)
 static void test_utf8_kept_invalid_bytes_escaped(void)
 {
 	CHECK_EQ_STR(quote("caf\xc3\xa9", 5), "\"caf\xc3\xa9\"");
-	CHECK_EQ_STR(quote("a\xff" "b", 3), "\"a\\xffb\"");
+	CHECK_EQ_STR(quote("a\xff"
+			   "b",
+			   3),
+		     "\"a\\xffb\"");
 	/* one bad byte: every non-ASCII byte is escaped, half a character never printed raw */
 	CHECK_EQ_STR(quote("\xc3\xa9\xc3", 3), "\"\\xc3\\xa9\\xc3\"");
 }
