@@ -122,8 +122,8 @@ unsigned hb_tick_ms_for(unsigned interval_ms, unsigned timeout_ms)
 
 	if (tick < 10)
 		tick = 10;
-	if (tick > 100)
-		tick = 100;
+	if (tick > 50)
+		tick = 50;
 	return tick;
 }
 
@@ -158,6 +158,12 @@ enum hb_action heartbeat_on_due(struct hb_wheel *wheel, struct hb_session *s, co
 	}
 	s->is_awaiting_pong = true;
 	s->ping_sent_ms = now_ms;
-	hb_wheel_arm(wheel, &s->timer, now_ms + p->timeout_ms);
+	/*
+	 * The verdict is due timeout_ms after the ping was due, not after the
+	 * tick that noticed it, so a dead peer is found within interval +
+	 * timeout + one tick. After a stall, the peer still gets half a timeout.
+	 */
+	uint64_t base = idle_deadline + p->timeout_ms / 2 >= now_ms ? idle_deadline : now_ms - p->timeout_ms / 2;
+	hb_wheel_arm(wheel, &s->timer, base + p->timeout_ms);
 	return HB_SEND_PING;
 }

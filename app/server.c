@@ -524,6 +524,13 @@ static void log_from_lws(int level, const char *line)
 	log_event(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_quote(msg, sizeof(msg), line, len));
 }
 
+/*
+ * No lws validity timers: lws's default policy re-inserts a per-connection
+ * timer into one sorted list on every pong (O(sessions) each); our wheel
+ * does that job in O(1).
+ */
+static const lws_retry_bo_t no_lws_validity_timer = { .secs_since_valid_hangup = 0 };
+
 /* One vhost per listener; both serve the same protocol and share every session structure. */
 static int create_listener(struct wsg_server *server, const char *address, int port, bool is_tls)
 {
@@ -534,6 +541,7 @@ static int create_listener(struct wsg_server *server, const char *address, int p
 	info.port = port;
 	info.iface = address;
 	info.protocols = server_protocols;
+	info.retry_and_idle_policy = &no_lws_validity_timer;
 	if (!strchr(address, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (is_tls) {

@@ -301,17 +301,17 @@ static void test_clock_going_backwards_fires_nothing(void)
 
 static void test_tick_for_policy_bounds(void)
 {
-	CHECK_EQ_INT(hb_tick_ms_for(25000, 10000), 100); /* the default policy */
-	CHECK_EQ_INT(hb_tick_ms_for(1000, 500), 50);	 /* a tenth of the shorter */
+	CHECK_EQ_INT(hb_tick_ms_for(25000, 10000), 50); /* the default policy */
+	CHECK_EQ_INT(hb_tick_ms_for(1000, 500), 50);	/* a tenth of the shorter */
 	CHECK_EQ_INT(hb_tick_ms_for(500, 1000), 50);
 	CHECK_EQ_INT(hb_tick_ms_for(100, 100), 10); /* never below 10 ms */
 	CHECK_EQ_INT(hb_tick_ms_for(100, 600000), 10);
 	CHECK_EQ_INT(hb_tick_ms_for(0, 0), 10);
-	CHECK_EQ_INT(hb_tick_ms_for(3600000, 600000), 100); /* never above 100 ms */
+	CHECK_EQ_INT(hb_tick_ms_for(3600000, 600000), 50); /* never above 50 ms */
 	for (unsigned interval = 100; interval <= 3600000; interval *= 3)
 		for (unsigned timeout = 100; timeout <= 600000; timeout *= 3) {
 			unsigned tick = hb_tick_ms_for(interval, timeout);
-			CHECK(tick >= 10 && tick <= 100);
+			CHECK(tick >= 10 && tick <= 50);
 		}
 }
 
@@ -573,8 +573,32 @@ static void test_pong_brings_the_next_ping_to_one_interval(void)
 	hb_wheel_free(&wheel);
 }
 
+static void test_timeout_counts_from_when_the_ping_was_due(void)
+{
+	struct hb_wheel wheel;
+	struct hb_session s;
+	struct hb_policy policy = { 1000, 1000 };
+
+	memset(&s, 0, sizeof(s));
+	if (!CHECK_EQ_INT(hb_wheel_init(&wheel, 50, 64, 0), 0))
+		return;
+	heartbeat_start(&wheel, &s, &policy, 0);
+	/* the tick that notices the idle deadline comes 40 ms late */
+	CHECK_EQ_INT(heartbeat_on_due(&wheel, &s, &policy, 1040), HB_SEND_PING);
+	CHECK_EQ_INT(s.timer.deadline_ms, 2000); /* 1000 + 1000, not 1040 + 1000 */
+	CHECK_EQ_INT(heartbeat_on_due(&wheel, &s, &policy, 2000), HB_TIMED_OUT);
+
+	/* after a long stall the peer still gets half a timeout to answer */
+	heartbeat_start(&wheel, &s, &policy, 10000);
+	CHECK_EQ_INT(heartbeat_on_due(&wheel, &s, &policy, 14000), HB_SEND_PING);
+	CHECK_EQ_INT(s.timer.deadline_ms, 14000 - 500 + 1000);
+	hb_wheel_cancel(&wheel, &s.timer);
+	hb_wheel_free(&wheel);
+}
+
 int main(void)
 {
+	RUN(test_timeout_counts_from_when_the_ping_was_due);
 	RUN(test_pong_brings_the_next_ping_to_one_interval);
 	RUN(test_wheel_rounds_slots_to_a_power_of_two);
 	RUN(test_arm_and_cancel);
