@@ -25,3 +25,6 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 export WSGATE_TEST_SANITIZED=1 # tests skip RSS bounds: ASan quarantines freed memory
 (cd build-asan && ctest --output-on-failure -j"$jobs")
+
+echo "== benchmark smoke (every mode and peer, about 20 s; the full run is scripts/bench.sh)"
+scripts/bench.sh --smoke
