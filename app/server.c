@@ -404,7 +404,11 @@ int session_writeable(struct session *s)
 		if (lws_write(s->wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 0)
 			return -1;
 	}
-	while ((msg = outq_peek(&s->outq)) && !lws_send_pipe_choked(s->wsi)) {
+	/*
+	 * lws calls WRITEABLE only with its own output buffer empty, so the first
+	 * write needs no check; asking (a poll() each time) only pays for the rest.
+	 */
+	while ((msg = outq_peek(&s->outq)) && (!wrote || !lws_send_pipe_choked(s->wsi))) {
 		if (lws_write(s->wsi, outmsg_payload(msg), msg->len, LWS_WRITE_TEXT) < (int)msg->len)
 			return -1;
 		s->server->metrics.messages_out++;
@@ -503,13 +507,23 @@ static void stop_when_done(struct wsg_server *server)
 		ev_break(server->loop, EVBREAK_ALL);
 }
 
+static void on_tick(lws_sorted_usec_list_t *sul);
+
+/* The next tick lands on the wheel's next tick boundary, so a due timer is never a whole tick late. */
+static void schedule_tick(struct wsg_server *server)
+{
+	uint64_t now = util_now_ms(), next = (now / server->wheel.tick_ms + 1) * server->wheel.tick_ms;
+
+	lws_sul_schedule(server->context, 0, &server->tick, on_tick, (lws_usec_t)(next - now) * LWS_US_PER_MS);
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct wsg_server *server = lws_container_of(sul, struct wsg_server, tick);
 
 	hb_wheel_advance(&server->wheel, util_now_ms(), on_heartbeat_due, server);
 	stop_when_done(server);
-	lws_sul_schedule(server->context, 0, &server->tick, on_tick, (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
+	schedule_tick(server);
 }
 
 /* ---- process ---- */
@@ -601,7 +615,7 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	if (create_listener(server, config->listen_address, config->listen_port, false) ||
 	    (config->has_tls && create_listener(server, config->tls_address, config->tls_port, true)))
 		return -1;
-	lws_sul_schedule(server->context, 0, &server->tick, on_tick, (lws_usec_t)server->wheel.tick_ms * LWS_US_PER_MS);
+	schedule_tick(server);
 	return 0;
 }
 
