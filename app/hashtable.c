@@ -22,6 +22,18 @@ void ht_free(struct hashtable *t)
 	t->bucket_count = t->count = 0;
 }
 
+void ht_free_all(struct hashtable *t, void (*release)(struct ht_node *n))
+{
+	for (size_t i = 0; i < t->bucket_count; i++) {
+		struct ht_node *n = t->buckets[i], *next;
+		for (; n; n = next) {
+			next = n->next;
+			release(n);
+		}
+	}
+	ht_free(t);
+}
+
 static void grow(struct hashtable *t)
 {
 	size_t count = t->bucket_count * 2;

@@ -24,6 +24,8 @@ struct hashtable {
 int ht_init(struct hashtable *t, size_t expected);
 /* Frees the bucket array; the items are the caller's. */
 void ht_free(struct hashtable *t);
+/* Hands every node to release (which may free its item), then frees the buckets. */
+void ht_free_all(struct hashtable *t, void (*release)(struct ht_node *n));
 
 /* The chain that holds every node with this hash. */
 static inline struct ht_node *ht_chain(const struct hashtable *t, uint64_t hash)

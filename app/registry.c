@@ -34,17 +34,15 @@ int registry_init(struct registry *reg, size_t expected)
 	return 0;
 }
 
+static void free_user(struct ht_node *n)
+{
+	free(USER_OF(n)->name);
+	free(USER_OF(n));
+}
+
 void registry_free(struct registry *reg)
 {
-	for (size_t i = 0; i < reg->users.bucket_count; i++) {
-		struct ht_node *n = reg->users.buckets[i], *next;
-		for (; n; n = next) {
-			next = n->next;
-			free(USER_OF(n)->name);
-			free(USER_OF(n));
-		}
-	}
-	ht_free(&reg->users);
+	ht_free_all(&reg->users, free_user);
 	ht_free(&reg->sessions);
 	reg->first = reg->last = NULL;
 }

@@ -22,17 +22,15 @@ int router_init(struct router *router)
 	return 0;
 }
 
+static void free_channel(struct ht_node *n)
+{
+	free(CHANNEL_OF(n)->name);
+	free(CHANNEL_OF(n));
+}
+
 void router_free(struct router *router)
 {
-	for (size_t i = 0; i < router->channels.bucket_count; i++) {
-		struct ht_node *n = router->channels.buckets[i], *next;
-		for (; n; n = next) {
-			next = n->next;
-			free(CHANNEL_OF(n)->name);
-			free(CHANNEL_OF(n));
-		}
-	}
-	ht_free(&router->channels);
+	ht_free_all(&router->channels, free_channel);
 }
 
 static struct channel *find(const struct router *router, const char *name, uint64_t hash)
