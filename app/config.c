@@ -518,6 +518,22 @@ static int load_tokens(struct loader *ld, const config_setting_t *root, struct w
 	return 0;
 }
 
+/*
+ * A queue smaller than one allowed message would close every subscriber of
+ * the first big publish as a slow consumer: refuse that at load, not in use.
+ */
+static int check_limits_fit(struct loader *ld, const config_setting_t *root, const struct wsg_config *c)
+{
+	if (c->max_queued_bytes >= c->max_message_bytes && c->max_queued_bytes >= c->api_max_body_bytes)
+		return 0;
+	const config_setting_t *g = config_setting_get_member(root, "limits");
+	const config_setting_t *s = g ? config_setting_get_member(g, "max_queued_bytes") : NULL;
+	return fail_at(ld, s ? line_of(s) : 1,
+		       "key 'limits.max_queued_bytes' (%zu) must be at least websocket.max_message_bytes (%zu) and "
+		       "api.max_body_bytes (%zu): one message must fit in a session's queue",
+		       c->max_queued_bytes, c->max_message_bytes, c->api_max_body_bytes);
+}
+
 static struct wsg_config *config_defaults(const char *path)
 {
 	struct wsg_config *c = calloc(1, sizeof(*c));
@@ -576,7 +592,8 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) || load_listen_tls(&ld, root, c) ||
 	    load_proxy(&ld, root, c) || load_websocket(&ld, root, c) || load_auth(&ld, root, c) ||
 	    load_sessions(&ld, root, c) || load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) ||
-	    load_limits(&ld, root, c) || load_api(&ld, root, c) || load_tokens(&ld, root, c))
+	    load_limits(&ld, root, c) || load_api(&ld, root, c) || load_tokens(&ld, root, c) ||
+	    check_limits_fit(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;

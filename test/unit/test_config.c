@@ -628,8 +628,20 @@ static void test_error_message_is_cut_to_the_buffer(void)
 	CHECK(c == NULL);
 }
 
+static void test_queue_must_hold_one_message(void)
+{
+	const char *text = "websocket = { max_message_bytes = 65536; };\n"
+			   "limits = {\n"
+			   "  max_queued_bytes = 8192;\n"
+			   "};\n" ONE_TOKEN;
+	expect_error(text, 3,
+		     "key 'limits.max_queued_bytes' (8192) must be at least websocket.max_message_bytes (65536) "
+		     "and api.max_body_bytes (65536): one message must fit in a session's queue");
+}
+
 int main(void)
 {
+	RUN(test_queue_must_hold_one_message);
 	RUN(test_defaults_when_only_tokens_given);
 	RUN(test_shipped_config_without_tls_loads_with_the_defaults_it_documents);
 	RUN(test_shipped_config_with_dev_certs);
