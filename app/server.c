@@ -6,6 +6,7 @@
  */
 #include "server.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,15 +658,27 @@ int server_run(struct wsg_server *server)
 	return 0;
 }
 
+static void ignore_stop_signals(void)
+{
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+}
+
 void server_free(struct wsg_server *server)
 {
 	if (server->context)
 		lws_context_destroy(server->context);
 	server->context = NULL;
 	if (server->loop) {
-		/* a signal during teardown finds no watcher: it is ignored, not fatal */
+		/*
+		 * A second SIGTERM during teardown must not kill us: libev unblocks a
+		 * signalfd signal or restores SIG_DFL when its watcher stops, so the
+		 * signals are ignored both before and after.
+		 */
+		ignore_stop_signals();
 		ev_signal_stop(server->loop, &server->on_sigterm);
 		ev_signal_stop(server->loop, &server->on_sigint);
+		ignore_stop_signals();
 		ev_loop_destroy(server->loop);
 		server->loop = NULL;
 	}

@@ -51,6 +51,20 @@ class ShutdownTest(WsgateTestCase):
         self.assertIn("sessions_left=0", self.server.log())
         self.assertLess(time.monotonic() - since, GRACE_MS / 2000)
 
+    def test_repeated_signals_during_shutdown_still_exit_0(self):
+        """Supervisors send SIGTERM again; one arriving while wsgate tears down
+        must not kill it (exit code -15) or crash it."""
+        client, _ = self.open_session("alice", "d1")
+        since = time.monotonic()
+        for _ in range(20):
+            try:
+                self.server.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                break
+            time.sleep(0.005)
+        self.assertEqual(client.expect_close(), SHUTDOWN)
+        self.assert_exits_zero_in_time(since)
+
     def test_sigterm_closes_all_sessions_1001_and_exits_0(self):
         self.assert_sessions_closed_by_signal(signal.SIGTERM)
 
