@@ -148,6 +148,30 @@ static int get_choice(struct loader *ld, const config_setting_t *group, const ch
 	return fail_at(ld, line_of(s), "key '%s.%s' must be %s", prefix, name, expected);
 }
 
+/*
+ * An array or list key: checks its shape and allocates room for its items
+ * (one spare, zeroed). Returns the item count, or -1 after reporting.
+ */
+static int begin_list(struct loader *ld, const config_setting_t *list, const char *key, const char *shape,
+		      size_t item_size, void **items)
+{
+	if (!config_setting_is_array(list) && !config_setting_is_list(list))
+		return fail_at(ld, line_of(list), "key '%s' must be %s", key, shape);
+	int count = config_setting_length(list);
+	*items = calloc((size_t)count + 1, item_size);
+	if (!*items)
+		return fail_at(ld, line_of(list), "out of memory");
+	return count;
+}
+
+/* Item i of a list as a string; NULL when it is not one. */
+static const char *list_string(const config_setting_t *list, int i)
+{
+	const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+
+	return config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+}
+
 static int check_address(struct loader *ld, const config_setting_t *g, const char *prefix, const char *address)
 {
 	struct netaddr addr;
@@ -255,15 +279,12 @@ static int load_proxy(struct loader *ld, const config_setting_t *root, struct ws
 	list = config_setting_get_member(g, "trusted");
 	if (!list)
 		return 0;
-	if (!config_setting_is_array(list) && !config_setting_is_list(list))
-		return fail_at(ld, line_of(list), "key 'proxy.trusted' must be an array of addresses or networks");
-	int count = config_setting_length(list);
-	c->trusted_proxies = calloc((size_t)count + 1, sizeof(*c->trusted_proxies));
-	if (!c->trusted_proxies)
-		return fail_at(ld, line_of(list), "out of memory");
+	int count = begin_list(ld, list, "proxy.trusted", "an array of addresses or networks",
+			       sizeof(*c->trusted_proxies), (void **)&c->trusted_proxies);
+	if (count < 0)
+		return -1;
 	for (int i = 0; i < count; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
-		const char *text = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		const char *text = list_string(list, i);
 		if (!text || netaddr_parse_net(text, &c->trusted_proxies[i]))
 			return fail_at(ld, line_of(list),
 				       "key 'proxy.trusted' entry %d must be an address or network like \"127.0.0.1\" "
@@ -291,15 +312,12 @@ static int load_api(struct loader *ld, const config_setting_t *root, struct wsg_
 	keys = config_setting_get_member(g, "keys");
 	if (!keys)
 		return 0;
-	if (!config_setting_is_array(keys) && !config_setting_is_list(keys))
-		return fail_at(ld, line_of(keys), "key 'api.keys' must be an array of strings");
-	int count = config_setting_length(keys);
-	c->api_keys = calloc((size_t)count + 1, sizeof(*c->api_keys));
-	if (!c->api_keys)
-		return fail_at(ld, line_of(keys), "out of memory");
+	int count =
+		begin_list(ld, keys, "api.keys", "an array of strings", sizeof(*c->api_keys), (void **)&c->api_keys);
+	if (count < 0)
+		return -1;
 	for (int i = 0; i < count; i++) {
-		const config_setting_t *e = config_setting_get_elem(keys, (unsigned)i);
-		const char *key = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		const char *key = list_string(keys, i);
 		if (!key || strlen(key) < 16)
 			return fail_at(ld, line_of(keys),
 				       "key 'api.keys' entry %d must be a string of at least 16 characters", i + 1);
@@ -363,18 +381,16 @@ static int load_auth(struct loader *ld, const config_setting_t *root, struct wsg
 	origins = g ? config_setting_get_member(g, "origins") : NULL;
 	if (!origins)
 		return 0;
-	if (!config_setting_is_array(origins) && !config_setting_is_list(origins))
-		return fail_at(ld, line_of(origins), "key 'auth.origins' must be an array of strings");
-	int count = config_setting_length(origins);
-	c->origins = calloc((size_t)count + 1, sizeof(*c->origins));
-	if (!c->origins)
-		return fail_at(ld, line_of(origins), "out of memory");
+	int count = begin_list(ld, origins, "auth.origins", "an array of strings", sizeof(*c->origins),
+			       (void **)&c->origins);
+	if (count < 0)
+		return -1;
 	for (int i = 0; i < count; i++) {
-		const config_setting_t *o = config_setting_get_elem(origins, (unsigned)i);
-		if (config_setting_type(o) != CONFIG_TYPE_STRING || !*config_setting_get_string(o))
+		const char *origin = list_string(origins, i);
+		if (!origin || !*origin)
 			return fail_at(ld, line_of(origins),
 				       "key 'auth.origins' must hold non-empty strings (entry %d)", i + 1);
-		c->origins[i] = strdup(config_setting_get_string(o));
+		c->origins[i] = strdup(origin);
 		if (!c->origins[i])
 			return fail_at(ld, line_of(origins), "out of memory");
 		c->origin_count++;
@@ -425,19 +441,17 @@ static int load_globs(struct loader *ld, const config_setting_t *group, const ch
 		      struct wsg_globs *globs)
 {
 	const config_setting_t *list = config_setting_get_member(group, name);
+	char key[64];
 
 	if (!list)
 		return 0;
-	if (!config_setting_is_array(list) && !config_setting_is_list(list))
-		return fail_at(ld, line_of(list), "key '%s.%s' must be an array of names or globs like \"chat.*\"",
-			       prefix, name);
-	int count = config_setting_length(list);
-	globs->items = calloc((size_t)count + 1, sizeof(*globs->items));
-	if (!globs->items)
-		return fail_at(ld, line_of(list), "out of memory");
+	snprintf(key, sizeof(key), "%s.%s", prefix, name);
+	int count = begin_list(ld, list, key, "an array of names or globs like \"chat.*\"", sizeof(*globs->items),
+			       (void **)&globs->items);
+	if (count < 0)
+		return -1;
 	for (int i = 0; i < count; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
-		const char *text = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		const char *text = list_string(list, i);
 		if (!text || !channel_glob_is_valid(text))
 			return fail_at(ld, line_of(list),
 				       "key '%s.%s' entry %d must be a name or glob: dot-separated segments of "

@@ -639,8 +639,17 @@ static void test_queue_must_hold_one_message(void)
 		     "and api.max_body_bytes (65536): one message must fit in a session's queue");
 }
 
+static void test_api_keys_must_be_an_array(void)
+{
+	expect_error("api = {\n  keys = \"backend-key-0123456789\";\n};\n" ONE_TOKEN, 2,
+		     "key 'api.keys' must be an array of strings");
+	expect_error("api = { keys = [ \"short\" ]; };\n" ONE_TOKEN, 1,
+		     "key 'api.keys' entry 1 must be a string of at least 16 characters");
+}
+
 int main(void)
 {
+	RUN(test_api_keys_must_be_an_array);
 	RUN(test_queue_must_hold_one_message);
 	RUN(test_defaults_when_only_tokens_given);
 	RUN(test_shipped_config_without_tls_loads_with_the_defaults_it_documents);
