@@ -1,6 +1,7 @@
 /*
- * Key=value event log on stderr. Writes each line with one fprintf-built
- * buffer so lines from a signal-time flush never interleave mid-line.
+ * Key=value event log on stderr. Lines are built whole and written with
+ * write(2), whole lines only, so they never interleave mid-line. A log that
+ * cannot be written (a closed pipe, a full disk) never stops the server.
  */
 #include "log.h"
 
@@ -10,10 +11,14 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
 static enum log_level min_level = LOG_INFO;
+static bool is_buffered;
+static char pending[64 * 1024];
+static size_t pending_len;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void log_set_level(enum log_level level)
@@ -32,6 +37,37 @@ int log_parse_level(const char *name, enum log_level *level)
 	return -1;
 }
 
+void log_set_buffered(bool buffered)
+{
+	log_flush();
+	is_buffered = buffered;
+}
+
+void log_flush(void)
+{
+	size_t done = 0;
+
+	while (done < pending_len) {
+		ssize_t n = write(STDERR_FILENO, pending + done, pending_len - done);
+		if (n <= 0)
+			break; /* unwritable: these lines are lost, the server goes on */
+		done += (size_t)n;
+	}
+	pending_len = 0;
+}
+
+static void emit(const char *line, size_t len)
+{
+	if (len > sizeof(pending))
+		len = sizeof(pending);
+	if (pending_len + len > sizeof(pending))
+		log_flush();
+	memcpy(pending + pending_len, line, len);
+	pending_len += len;
+	if (!is_buffered)
+		log_flush();
+}
+
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
 {
 	char line[2048];
@@ -48,10 +84,13 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ level=%s event=%s ", (long)tv.tv_usec / 1000,
 		      level_names[level], event);
 	va_start(ap, fmt);
-	if ((size_t)n < sizeof(line))
-		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if ((size_t)n < sizeof(line) - 1)
+		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s\n", line);
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2; /* cut: the line still ends */
+	line[n++] = '\n';
+	emit(line, (size_t)n);
 }
 
 const char *log_quote(char *out, size_t outlen, const char *s, size_t len)

@@ -7,11 +7,20 @@
 #ifndef WSGATE_LOG_H
 #define WSGATE_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level level);
+
+/*
+ * Buffered: lines are kept and written together by log_flush (the server
+ * calls it once per loop turn), one write() for many events. Unbuffered (the
+ * default): each line is written at once.
+ */
+void log_set_buffered(bool buffered);
+void log_flush(void);
 int log_parse_level(const char *name, enum log_level *level);
 
 /* fmt continues the line after "level=... event=NAME". */

@@ -1,22 +1,31 @@
 /*
  * Outbound queue. Memory per queued message is one small list item; the
- * payload belongs to the shared, reference-counted outmsg.
+ * frame belongs to the shared, reference-counted outmsg.
  */
 #include "outq.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct outmsg *outmsg_new(const void *payload, size_t len)
+struct outmsg *outmsg_new_frame(enum frame_opcode opcode, const void *payload, size_t len)
 {
-	struct outmsg *msg = malloc(sizeof(*msg) + OUTQ_HEADROOM + len);
+	size_t header = frame_header_len(len);
+	struct outmsg *msg = malloc(sizeof(*msg) + OUTQ_HEADROOM + header + len);
 
 	if (!msg)
 		return NULL;
 	msg->refs = 1;
-	msg->len = len;
-	memcpy(msg->buf + OUTQ_HEADROOM, payload, len);
+	msg->frame = msg->buf + OUTQ_HEADROOM;
+	msg->len = frame_write_header(msg->frame, opcode, len) + len;
+	msg->payload_len = len;
+	if (len)
+		memcpy(msg->frame + header, payload, len);
 	return msg;
+}
+
+struct outmsg *outmsg_new(const void *payload, size_t len)
+{
+	return outmsg_new_frame(FRAME_TEXT, payload, len);
 }
 
 struct outmsg *outmsg_ref(struct outmsg *msg)

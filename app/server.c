@@ -1,8 +1,9 @@
 /*
  * Server lifecycle and session operations on libwebsockets: the handshake
  * verdict, admission and the repeat-connect policy, heartbeat ticks, the
- * single path every server-side close takes, and graceful shutdown. Work per
- * session is O(1); only whole-server events (shutdown) walk the sessions.
+ * single path every server-side close takes, and graceful shutdown. Output
+ * goes through app/output.c. Work per session is O(1); only whole-server
+ * events (shutdown) walk the sessions.
  */
 #include "server.h"
 
@@ -14,21 +15,24 @@
 #include "log.h"
 #include "message.h"
 #include "netaddr.h"
+#include "output.h"
 #include "tls.h"
 #include "protocols.h"
 #include "util.h"
 
-_Static_assert(LWS_PRE <= OUTQ_HEADROOM, "outq headroom must hold the lws frame header");
-
-/* Most messages fit; bigger ones are assembled in the session's own buffer. */
-#define WSG_RX_BUFFER_SIZE 4096
+/*
+ * lws allocates this per connection for received frames: most of an idle
+ * session's memory at 4 KB. Small messages fit; bigger ones arrive in pieces
+ * that session_receive joins in a buffer of their own, freed after use.
+ */
+#define WSG_RX_BUFFER_SIZE 256
 /*
  * Largest single send: lws cuts a frame into pieces of this size and copies
  * the rest into the connection's own buffer, which for a shared fan-out
  * buffer would mean one copy per recipient. The kernel takes whole frames.
  */
 #define WSG_TX_PACKET_SIZE (256 * 1024)
-/* A session told to close gets this long to flush its close frame before it is cut. */
+/* A session told to close gets this long to flush its close frame and hear the client's before it is cut. */
 #define WSG_CLOSE_FLUSH_MS 5000
 
 /*
@@ -164,34 +168,47 @@ void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct
 
 /* ---- session lifecycle ---- */
 
-static void session_begin(struct session *s, struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v,
-			  const char *device)
+/* "user\0device\0peer\0via\0" in one allocation: no field sized for the worst case. */
+static int set_names(struct session *s, const char *user, const char *device, const char *peer, const char *via)
 {
+	size_t ul = strlen(user) + 1, dl = strlen(device) + 1, pl = strlen(peer) + 1, vl = strlen(via) + 1;
+	char *p = malloc(ul + dl + pl + vl);
+
+	if (!p)
+		return -1;
+	s->names = p;
+	s->user = memcpy(p, user, ul);
+	s->device = memcpy(p + ul, device, dl);
+	s->peer = memcpy(p + ul + dl, peer, pl);
+	s->via = memcpy(p + ul + dl + pl, via, vl);
+	s->entry.user = s->user;
+	s->entry.device = s->device;
+	return 0;
+}
+
+void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi, struct auth_verdict *v)
+{
+	char peer[WSG_PEER_MAX], via[WSG_PEER_MAX];
+	struct handshake hs;
+
+	read_handshake(wsi, &hs);
+	decide(server, &hs, v);
 	/* an upgrade is a GET: no request body can be pending here */
 	memset(s, 0, sizeof(*s));
+	if (v->close_code && server->config->reject == WSG_REJECT_HTTP)
+		return; /* answered with an HTTP status: no session */
 	s->wsi = wsi;
 	s->server = server;
 	s->refusal_code = v->close_code;
 	s->refusal_reason = v->reason;
 	s->refusal_outcome = v->outcome;
 	s->token = v->token;
-	if (v->token) {
-		util_strlcpy(s->user, v->token->user, sizeof(s->user));
-		util_strlcpy(s->device, device ? device : "", sizeof(s->device));
+	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
+	if (set_names(s, v->token ? v->token->user : "", v->token && hs.has_device ? hs.device : "", peer, via)) {
+		s->refusal_code = WSG_CLOSE_INTERNAL_ERROR;
+		s->refusal_reason = closecode_find(WSG_CLOSE_INTERNAL_ERROR)->reason;
+		s->user = s->device = s->peer = s->via = "";
 	}
-	s->entry.user = s->user;
-	s->entry.device = s->device;
-	client_address(server, wsi, s->peer, sizeof(s->peer), s->via, sizeof(s->via));
-}
-
-void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi)
-{
-	struct handshake hs;
-	struct auth_verdict v;
-
-	read_handshake(wsi, &hs);
-	decide(server, &hs, &v);
-	session_begin(s, server, wsi, &v, hs.has_device ? hs.device : NULL);
 }
 
 int session_queue(struct session *s, struct outmsg *msg)
@@ -200,15 +217,15 @@ int session_queue(struct session *s, struct outmsg *msg)
 
 	if (session_has_close(s))
 		return -1;
-	if (s->outq.bytes + msg->len > config->max_queued_bytes) {
+	if (output_pending(s) + msg->len > config->max_queued_bytes) {
 		s->server->metrics.slow_consumers++;
+		outq_clear(&s->out.queue); /* its memory goes now, not when the peer finally reads */
 		session_close(s, WSG_CLOSE_SLOW_CONSUMER, NULL);
-		outq_clear(&s->outq); /* its memory goes now, not when the peer finally reads */
 		return -1;
 	}
-	if (outq_push(&s->outq, msg))
+	if (outq_push(&s->out.queue, msg))
 		return -1;
-	lws_callback_on_writable(s->wsi);
+	output_mark(s);
 	return 0;
 }
 
@@ -271,70 +288,50 @@ void session_close(struct session *s, int code, const char *reason)
 {
 	const struct wsg_close_info *info = closecode_find(code);
 
-	if (s->closed_by != CLOSED_BY_NONE)
+	if (session_has_close(s))
 		return;
-	if (!reason)
-		reason = info ? info->reason : "";
+	s->close_state = CLOSE_DECIDED;
 	s->closed_by = CLOSED_BY_SERVER;
+	s->close_code = code;
+	if (!reason || (info && !strcmp(reason, info->reason))) {
+		s->close_reason = info ? info->reason : "";
+	} else {
+		s->close_reason_copy = strdup(reason);
+		s->close_reason = s->close_reason_copy ? s->close_reason_copy : "";
+	}
+	s->close_reason_len = closecode_reason_len(s->close_reason, strlen(s->close_reason));
 	/* out of the registry now: its (user, device) is free for a reconnect at once */
 	registry_remove(&s->server->registry, &s->entry);
-	s->close_code = code;
-	s->close_reason_len = closecode_reason_len(reason, strlen(reason));
-	memcpy(s->close_reason, reason, s->close_reason_len);
-	s->close_reason[s->close_reason_len] = '\0';
-	lws_callback_on_writable(s->wsi);
+	output_mark(s);
 	/*
-	 * A peer that stopped reading never becomes writeable: the session's
+	 * A peer that stopped reading never takes its close frame: the session's
 	 * wheel timer now holds the deadline to cut it (lws_set_timeout would
 	 * cost a sorted insert per session when thousands close at once).
 	 */
 	hb_wheel_arm(&s->server->wheel, &s->hb.timer, util_now_ms() + WSG_CLOSE_FLUSH_MS);
 }
 
-void session_apply_close(struct session *s)
-{
-	lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
-			 s->close_reason_len);
-}
-
-static int close_now(struct session *s, int code)
-{
-	session_close(s, code, NULL);
-	return -1;
-}
-
-static int handle_message(struct session *s, const void *text, size_t len)
+static void handle_message(struct session *s, const void *text, size_t len)
 {
 	if (!util_is_valid_utf8(text, len))
-		return close_now(s, WSG_CLOSE_INVALID_UTF8);
-	return session_handle_message(s, text, len);
-}
-
-static int receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary);
-
-int session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
-{
-	int rc = receive(s, in, len, is_first, is_final, is_binary);
-
-	/* every failure leaves with a code on the wire, never an empty close */
-	if (rc && !session_has_close(s))
+		session_close(s, WSG_CLOSE_INVALID_UTF8, NULL);
+	else if (session_handle_message(s, text, len))
 		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
-	return rc;
 }
 
-static int receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
+void session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary)
 {
 	size_t max = s->server->config->max_message_bytes;
 
 	heartbeat_seen(&s->hb, util_now_ms());
 	if (session_has_close(s))
-		return 0; /* its close is on the way, after what it was sent */
+		return; /* its close is on the way, after what it was sent */
 	if (is_binary)
-		return close_now(s, WSG_CLOSE_UNSUPPORTED_DATA);
+		return session_close(s, WSG_CLOSE_UNSUPPORTED_DATA, NULL);
 	if (is_first)
 		s->rx_len = 0;
 	if (s->rx_len + len > max)
-		return close_now(s, WSG_CLOSE_MESSAGE_TOO_BIG);
+		return session_close(s, WSG_CLOSE_MESSAGE_TOO_BIG, NULL);
 	if (is_first && is_final)
 		return handle_message(s, in, len); /* the common case: no copy */
 
@@ -346,20 +343,19 @@ static int receive(struct session *s, const void *in, size_t len, bool is_first,
 			cap = max;
 		unsigned char *buf = realloc(s->rx_buf, cap);
 		if (!buf)
-			return close_now(s, WSG_CLOSE_INTERNAL_ERROR);
+			return session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
 		s->rx_buf = buf;
 		s->rx_cap = cap;
 	}
 	memcpy(s->rx_buf + s->rx_len, in, len);
 	s->rx_len += len;
 	if (!is_final)
-		return 0;
-	int rc = handle_message(s, s->rx_buf, s->rx_len);
+		return;
+	handle_message(s, s->rx_buf, s->rx_len);
 	/* idle sessions should not keep a big message's buffer */
 	free(s->rx_buf);
 	s->rx_buf = NULL;
 	s->rx_len = s->rx_cap = 0;
-	return rc;
 }
 
 void session_pong(struct session *s)
@@ -370,64 +366,65 @@ void session_pong(struct session *s)
 	heartbeat_pong(&s->server->wheel, &s->hb, &s->server->heartbeat, util_now_ms());
 }
 
-void session_peer_closed(struct session *s, const unsigned char *payload, size_t len)
+/*
+ * The answer to a client's close (RFC 6455 5.5.1, 7.4): its own code and
+ * reason when they are valid, 1002 for a one-byte payload or a code nobody
+ * may send (RFC 6455 7.4; lws turns some of those, not all, into 1002 first),
+ * 1007 for a reason that is not UTF-8.
+ */
+static size_t close_answer(unsigned char *frame, const unsigned char *payload, size_t len)
 {
-	if (s->closed_by != CLOSED_BY_NONE)
-		return;
-	s->closed_by = CLOSED_BY_CLIENT;
-	registry_remove(&s->server->registry, &s->entry);
-	if (len < 2) {
-		s->close_code = 1005; /* RFC 6455 7.1.5: no status code was present */
-		return;
-	}
-	s->close_code = (payload[0] << 8) | payload[1];
-	s->close_reason_len = len - 2 < WSG_CLOSE_REASON_MAX ? len - 2 : WSG_CLOSE_REASON_MAX;
-	memcpy(s->close_reason, payload + 2, s->close_reason_len);
-	s->close_reason[s->close_reason_len] = '\0';
+	static const char protocol_error[] = "protocol error", invalid_utf8[] = "invalid UTF-8";
+
+	if (!len)
+		return frame_write_close(frame, 0, NULL, 0);
+	if (len == 1 || !closecode_is_sendable((payload[0] << 8) | payload[1]))
+		return frame_write_close(frame, WSG_CLOSE_PROTOCOL_ERROR, protocol_error, sizeof(protocol_error) - 1);
+	if (!util_is_valid_utf8(payload + 2, len - 2))
+		return frame_write_close(frame, WSG_CLOSE_INVALID_UTF8, invalid_utf8, sizeof(invalid_utf8) - 1);
+	return frame_write_close(frame, (payload[0] << 8) | payload[1], (const char *)payload + 2, len - 2);
 }
 
-int session_writeable(struct session *s)
+int session_peer_closed(struct session *s, const unsigned char *payload, size_t len)
 {
-	struct outmsg *msg;
-	bool wrote = false;
+	unsigned char frame[FRAME_HEADER_MAX + FRAME_CONTROL_MAX];
 
-	if (s->is_ping_due && !session_has_close(s)) {
-		/*
-		 * Never an empty ping: lws 4.1.6 does not report an empty pong
-		 * (ops-ws.c skips RECEIVE_PONG for zero length), so the answer
-		 * would go unseen. The payload is the send time, for RTT later.
-		 */
-		unsigned char ping[LWS_PRE + 8];
-		uint64_t sent = s->hb.ping_sent_ms;
-		for (int i = 7; i >= 0; i--, sent >>= 8)
-			ping[LWS_PRE + i] = (unsigned char)sent;
-		s->is_ping_due = false;
-		if (lws_write(s->wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 0)
-			return -1;
-	}
-	/*
-	 * lws calls WRITEABLE only with its own output buffer empty, so the first
-	 * write needs no check; asking (a poll() each time) only pays for the rest.
-	 */
-	while ((msg = outq_peek(&s->outq)) && (!wrote || !lws_send_pipe_choked(s->wsi))) {
-		if (lws_write(s->wsi, outmsg_payload(msg), msg->len, LWS_WRITE_TEXT) < (int)msg->len)
-			return -1;
-		s->server->metrics.messages_out++;
-		s->server->metrics.bytes_out += msg->len;
-		outq_pop(&s->outq);
-		wrote = true;
-	}
-	/*
-	 * A closing session first flushes what it was sent (the flush deadline
-	 * bounds the wait); the close frame goes in a writeable of its own.
-	 */
-	if (session_has_close(s) && !wrote && !outq_peek(&s->outq)) {
-		session_apply_close(s);
+	if (!s->server)
 		return -1;
+	switch (s->close_state) {
+	case CLOSE_SENT:
+	case CLOSE_BY_CLIENT:
+		return -1; /* the answer to ours: the server ends TCP (RFC 6455 7.1.1) */
+	case CLOSE_DECIDED:
+		/* ours had not gone out yet: it answers theirs, without what was still queued */
+		outq_clear(&s->out.queue);
+		s->close_state = CLOSE_SENT;
+		output_write_now(s, frame,
+				 frame_write_close(frame, s->close_code, s->close_reason, s->close_reason_len));
+		return -1;
+	case CLOSE_NONE:
+		break;
 	}
-	if (outq_peek(&s->outq) || session_has_close(s))
-		lws_callback_on_writable(s->wsi);
-	return 0;
+	s->close_state = CLOSE_BY_CLIENT;
+	s->closed_by = CLOSED_BY_CLIENT;
+	registry_remove(&s->server->registry, &s->entry);
+	outq_clear(&s->out.queue); /* no data frame may follow a close */
+	if (len < 2) {
+		s->close_code = 1005; /* RFC 6455 7.1.5: no status code was present */
+	} else {
+		s->close_code = (payload[0] << 8) | payload[1];
+		s->close_reason_len = len - 2 < WSG_CLOSE_REASON_MAX ? len - 2 : WSG_CLOSE_REASON_MAX;
+		s->close_reason_copy = malloc(s->close_reason_len + 1);
+		if (s->close_reason_copy) {
+			memcpy(s->close_reason_copy, payload + 2, s->close_reason_len);
+			s->close_reason_copy[s->close_reason_len] = '\0';
+		} else {
+			s->close_reason_len = 0;
+		}
+		s->close_reason = s->close_reason_copy ? s->close_reason_copy : "";
+	}
+	output_write_now(s, frame, close_answer(frame, payload, len));
+	return -1;
 }
 
 static const char *closed_by_name(enum session_closed_by by)
@@ -450,11 +447,16 @@ void session_end(struct session *s)
 	char reason[300];
 
 	/* lws reports CLOSED also when its own handshake failed after the filter */
-	if (!server || !s->is_established)
+	if (!server || !s->is_established) {
+		free(s->names);
+		s->names = NULL;
+		free(s->close_reason_copy);
+		s->close_reason_copy = NULL;
 		return;
+	}
 	/* a drop without a close frame: logged as 1006, which is never sent on the wire */
 	int code = s->closed_by == CLOSED_BY_NONE ? 1006 : s->close_code;
-	log_quote(reason, sizeof(reason), s->close_reason, s->close_reason_len);
+	log_quote(reason, sizeof(reason), s->close_reason ? s->close_reason : "", s->close_reason_len);
 	hb_wheel_cancel(&server->wheel, &s->hb.timer);
 	router_unsubscribe_all(&server->router, &s->subscriptions);
 	metrics_count_close(&server->metrics, code);
@@ -470,7 +472,11 @@ void session_end(struct session *s)
 			  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
 			  closed_by_name(s->closed_by), (unsigned long long)dur);
 	}
-	outq_clear(&s->outq);
+	output_forget(s);
+	free(s->names);
+	s->names = NULL;
+	free(s->close_reason_copy);
+	s->close_reason_copy = NULL;
 	free(s->rx_buf);
 	s->rx_buf = NULL;
 	server->live_sessions--;
@@ -492,8 +498,8 @@ static void on_heartbeat_due(struct hb_timer *timer, void *ctx)
 	case HB_REARMED:
 		break;
 	case HB_SEND_PING:
-		s->is_ping_due = true;
-		lws_callback_on_writable(s->wsi);
+		s->out.is_ping_due = true;
+		output_mark(s);
 		break;
 	case HB_TIMED_OUT:
 		server->metrics.heartbeat_timeouts++;
@@ -639,9 +645,22 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		session_close(session_of_entry(e), WSG_CLOSE_SHUTDOWN, NULL);
 }
 
+/* Once per loop turn, before it waits: every session's output in one write each, and the log. */
+static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	output_flush_all(w->data);
+	log_flush();
+}
+
 int server_run(struct wsg_server *server)
 {
 	signal(SIGPIPE, SIG_IGN);
+	ev_prepare_init(&server->before_wait, before_wait);
+	server->before_wait.data = server;
+	ev_prepare_start(server->loop, &server->before_wait);
+	log_set_buffered(true);
 	ev_signal_init(&server->on_sigterm, on_stop_signal, SIGTERM);
 	ev_signal_init(&server->on_sigint, on_stop_signal, SIGINT);
 	server->on_sigterm.data = server->on_sigint.data = server;
@@ -655,6 +674,7 @@ int server_run(struct wsg_server *server)
 			  server->config->tls_port, server->config->ws_path);
 	ev_run(server->loop, 0);
 	log_event(LOG_INFO, "stopped", "sessions_left=%zu", server->live_sessions);
+	log_set_buffered(false);
 	return 0;
 }
 
@@ -678,6 +698,7 @@ void server_free(struct wsg_server *server)
 		ignore_stop_signals();
 		ev_signal_stop(server->loop, &server->on_sigterm);
 		ev_signal_stop(server->loop, &server->on_sigint);
+		ev_prepare_stop(server->loop, &server->before_wait);
 		ignore_stop_signals();
 		ev_loop_destroy(server->loop);
 		server->loop = NULL;

@@ -35,6 +35,8 @@ struct wsg_server {
 	 */
 	struct ev_loop *loop;
 	ev_signal on_sigterm, on_sigint;
+	ev_prepare before_wait;	     /* flushes every session's corked output, and the log */
+	struct session *dirty_first; /* sessions with output to flush this loop turn */
 	bool is_stopping;
 	uint64_t stop_deadline_ms;
 };
@@ -50,27 +52,31 @@ void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdi
 void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *verdict,
 			const char *how);
 
-/* At the upgrade: takes the handshake verdict into the session. */
-void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi);
+/*
+ * At the upgrade (FILTER_PROTOCOL_CONNECTION), the one handshake decision.
+ * Returns the verdict; the session is begun unless it is refused with
+ * auth.reject = "http", where the caller answers with the HTTP status.
+ */
+void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi, struct auth_verdict *v);
 /* After the 101: admit (welcome, heartbeat) or carry out the refusal / repeat policy. */
 void session_established(struct session *s);
-/* The one place a server-side close is decided; sends on the session's next writeable. */
+/*
+ * The one place a server-side close is decided: the close frame follows what
+ * the session was already sent, in the same write when it can.
+ */
 void session_close(struct session *s, int code, const char *reason);
-/* A complete, or partial, received message; returns -1 when the session must close now. */
-int session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary);
+/* A complete, or partial, received message. */
+void session_receive(struct session *s, const void *in, size_t len, bool is_first, bool is_final, bool is_binary);
 void session_pong(struct session *s);
-void session_peer_closed(struct session *s, const unsigned char *payload, size_t len);
-/* Writes what is due; returns -1 when the connection must close (close frame set). */
-int session_writeable(struct session *s);
+/* The client's close frame; returns -1: the TCP connection ends once the answer is out. */
+int session_peer_closed(struct session *s, const unsigned char *payload, size_t len);
 void session_end(struct session *s);
 
+/* True once the session's close is decided (by either side): nothing more is queued for it. */
 static inline bool session_has_close(const struct session *s)
 {
-	return s->closed_by == CLOSED_BY_SERVER;
+	return s->close_state != CLOSE_NONE;
 }
-
-/* Copies the pending close into lws so the close frame carries it. */
-void session_apply_close(struct session *s);
 
 static inline struct session *session_of_entry(struct registry_entry *e)
 {
@@ -78,9 +84,10 @@ static inline struct session *session_of_entry(struct registry_entry *e)
 }
 
 /*
- * Queues msg (a new reference) for s. Returns -1 when it is not queued: the
- * session is closing, or this message would pass limits.max_queued_bytes,
- * which closes it with 4109 "slow consumer" and frees its queue.
+ * Queues msg (a new reference) for s, sent at the end of this loop turn.
+ * Returns -1 when it is not queued: the session is closing, or this message
+ * would pass limits.max_queued_bytes, which closes it with 4109 "slow
+ * consumer" and frees its queue.
  */
 int session_queue(struct session *s, struct outmsg *msg);
 

@@ -1,6 +1,8 @@
 /*
  * One WebSocket session: everything wsgate knows about a connection lives
  * here, in the per-session storage libwebsockets allocates for the protocol.
+ * Kept small: an idle session costs this struct, lws's own connection state
+ * and the kernel's socket, nothing sized for the worst case.
  */
 #ifndef WSGATE_SESSION_H
 #define WSGATE_SESSION_H
@@ -24,9 +26,34 @@ struct wsg_server;
 #define WSG_SESSION_ID_LEN 16
 #define WSG_PEER_MAX	   64
 
+/*
+ * Where the close handshake stands. A server close is framed by wsgate into
+ * the session's output after what was queued before it (RFC 6455 7.1.2).
+ */
+enum session_close_state {
+	CLOSE_NONE,
+	CLOSE_DECIDED,	 /* the server's close frame follows the queued output */
+	CLOSE_SENT,	 /* it went out: waiting for the client's close, then TCP ends */
+	CLOSE_BY_CLIENT, /* the client closed first */
+};
+
 enum session_closed_by { CLOSED_BY_NONE, CLOSED_BY_SERVER, CLOSED_BY_CLIENT };
 
 struct api_exchange;
+
+/*
+ * What the session has to send, corked: everything produced in one loop turn
+ * goes out in one write from output_flush_all (app/output.c).
+ */
+struct session_output {
+	struct outq queue;
+	struct session *dirty_prev, *dirty_next; /* on the server's list of sessions to flush */
+	size_t in_lws;				 /* bytes last handed to lws that it may still hold (a partial write) */
+	bool is_dirty;				 /* on the dirty list */
+	bool is_choked;				 /* lws holds unsent bytes: wait for its WRITEABLE callback */
+	bool is_ping_due;
+	bool is_rx_paused; /* our replies piled up: lws stopped reading this client */
+};
 
 struct session {
 	/* the HTTP phase of the connection: a POST body being read, else NULL */
@@ -34,17 +61,16 @@ struct session {
 
 	struct lws *wsi;
 	struct wsg_server *server;
+	/* one allocation: "user\0device\0peer\0via\0"; via is "" when direct */
+	char *names;
+	const char *user, *device, *peer, *via;
 	char id[WSG_SESSION_ID_LEN + 1];
-	char user[WSG_USER_MAX + 1];
-	char device[WSG_DEVICE_MAX + 1];
-	char peer[WSG_PEER_MAX]; /* the client, behind a trusted proxy if any */
-	char via[WSG_PEER_MAX];	 /* the trusted proxy, "" when direct */
 	uint64_t opened_ms;
 	uint64_t opened_wall_ms; /* for listings */
 
-	/* the handshake verdict, from FILTER_PROTOCOL_CONNECTION to ESTABLISHED */
-	int refusal_code;
+	/* the handshake verdict, from FILTER_PROTOCOL_CONNECTION to ESTABLISHED (reject = "close") */
 	const char *refusal_reason;
+	int refusal_code;
 	enum handshake_outcome refusal_outcome;
 
 	const struct wsg_token *token; /* permissions; NULL until admitted */
@@ -54,18 +80,19 @@ struct session {
 	struct ratelimit rate;
 	struct registry_entry entry;
 	struct hb_session hb; /* also holds the close-flush deadline once closing */
-	bool is_ping_due;
 
-	struct outq outq;
+	struct session_output out;
 
-	/* a message being assembled from fragments */
+	/* a message being assembled from fragments (or from lws's rx_buffer_size pieces) */
 	unsigned char *rx_buf;
 	size_t rx_len, rx_cap;
 
 	/* the close decision: the first one wins */
+	enum session_close_state close_state;
 	enum session_closed_by closed_by;
 	int close_code;
-	char close_reason[WSG_CLOSE_REASON_MAX + 1];
+	const char *close_reason; /* the close-code table's text, or close_reason_copy */
+	char *close_reason_copy;  /* malloc'd when the reason is not the table's */
 	size_t close_reason_len;
 };
 

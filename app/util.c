@@ -90,6 +90,29 @@ size_t util_utf8_prefix_len(const char *s, size_t len, size_t max)
 	return i;
 }
 
+/*
+ * Random bytes from a pool refilled 4 KB at a time: one getrandom() serves
+ * hundreds of session ids instead of one syscall per handshake.
+ */
+static int random_bytes(unsigned char *out, size_t n)
+{
+	static unsigned char pool[4096];
+	static size_t left;
+
+	if (n > sizeof(pool))
+		return -1;
+	if (left < n) {
+		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
+			return -1;
+		left = sizeof(pool);
+	}
+	left -= n;
+	memcpy(out, pool + left, n);
+	/* used bytes never serve twice, nor stay readable in the pool */
+	memset(pool + left, 0, n);
+	return 0;
+}
+
 int util_random_hex(char *out, size_t nbytes)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -97,7 +120,7 @@ int util_random_hex(char *out, size_t nbytes)
 
 	if (nbytes > sizeof(raw))
 		return -1;
-	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+	if (random_bytes(raw, nbytes))
 		return -1;
 	for (size_t i = 0; i < nbytes; i++) {
 		out[2 * i] = hex[raw[i] >> 4];

@@ -1,8 +1,9 @@
 /*
  * The HTTP side of the listener. Every WebSocket upgrade passes through
  * HTTP_CONFIRM_UPGRADE here, whatever subprotocol it asks for, so this is
- * where a wrong path gets its 404 and, with auth.reject = "http", a refused
- * client gets a real status and a JSON reason before any upgrade happens.
+ * where a wrong path gets its 404 and a foreign subprotocol its 400; the
+ * credentials are decided once, in protocol_ws.c's FILTER_PROTOCOL_CONNECTION,
+ * whose HTTP refusals are written by protocol_http_refuse.
  * Plain requests go to app/api.c; this file only moves bytes.
  */
 #include <stdio.h>
@@ -89,7 +90,7 @@ static int respond_json(struct lws *wsi, unsigned status, const char *body)
 	return respond(wsi, status, "application/json", body, strlen(body), false);
 }
 
-static int respond_refusal(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v)
+int protocol_http_refuse(struct wsg_server *server, struct lws *wsi, const struct auth_verdict *v)
 {
 	char how[32];
 	json_t *obj = json_pack("{s:i, s:s}", "code", v->close_code, "reason", v->reason);
@@ -127,15 +128,10 @@ static int confirm_upgrade(struct lws *wsi, const char *upgrade)
 		    !auth_offers_protocol(offered, WSG_PROTOCOL_WS)) {
 			auth_refuse(&v, HANDSHAKE_UNSUPPORTED_SUBPROTOCOL, WSG_CLOSE_BAD_REQUEST,
 				    "unsupported subprotocol (offer " WSG_PROTOCOL_WS " or none)");
-			return respond_refusal(server, wsi, &v) ? -1 : 1;
+			return protocol_http_refuse(server, wsi, &v) ? -1 : 1;
 		}
 	}
-	if (server->config->reject != WSG_REJECT_HTTP)
-		return 0;
-	server_decide(server, wsi, &v);
-	if (!v.close_code)
-		return 0;
-	return respond_refusal(server, wsi, &v) ? -1 : 1;
+	return 0; /* the credentials are decided once, at FILTER_PROTOCOL_CONNECTION */
 }
 
 /* Sends resp and ends the transaction; -1 closes the connection. */

@@ -1,31 +1,40 @@
 /*
  * The wsgate WebSocket protocol: one callback, one switch, each case handing
- * the event to a session operation in app/server.c. lws_close_reason() is
- * only ever reached through session_apply_close().
+ * the event to a session operation in app/server.c. The handshake is decided
+ * once, here in FILTER_PROTOCOL_CONNECTION; a refusal with auth.reject =
+ * "http" is written as an HTTP status and JSON body right here too.
  */
 #include "protocols.h"
+#include "output.h"
 #include "server.h"
+
+static struct wsg_server *server_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
 
 int protocol_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct session *s = user;
 
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* never refuse here: a non-zero return is a bare TCP close, no reason */
-		server_session_begin(lws_context_user(lws_get_context(wsi)), s, wsi);
-		return 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		struct wsg_server *server = server_of(wsi);
+		struct auth_verdict v;
+		server_session_begin(server, s, wsi, &v);
+		if (!v.close_code || server->config->reject != WSG_REJECT_HTTP)
+			return 0; /* admitted, or refused with a close frame after the 101 */
+		/* a non-zero return without a response would be a bare TCP close, no reason */
+		return protocol_http_refuse(server, wsi, &v) ? -1 : 1;
+	}
 
 	case LWS_CALLBACK_ESTABLISHED:
 		session_established(s);
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
-		if (session_receive(s, in, len, lws_is_first_fragment(wsi), lws_is_final_fragment(wsi),
-				    lws_frame_is_binary(wsi))) {
-			session_apply_close(s);
-			return -1;
-		}
+		session_receive(s, in, len, lws_is_first_fragment(wsi), lws_is_final_fragment(wsi),
+				lws_frame_is_binary(wsi));
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE_PONG:
@@ -33,11 +42,12 @@ int protocol_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		return 0;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return session_writeable(s);
+		output_writeable(s);
+		return 0;
 
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		session_peer_closed(s, in, len);
-		return 0; /* lws echoes the close frame */
+		/* answered by wsgate, not echoed by lws; then lws ends TCP */
+		return session_peer_closed(s, in, len);
 
 	case LWS_CALLBACK_CLOSED:
 		session_end(s);

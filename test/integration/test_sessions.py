@@ -118,8 +118,10 @@ class ReplaceOldTest(WsgateTestCase):
         self.assertEqual(first.expect_silence(0.2), 0)
 
     def test_replacement_is_logged_with_code_4002(self):
+        old, _ = self.open_session("alice", "d1")
         self.open_session("alice", "d1")
-        self.open_session("alice", "d1")
+        # the session ends (and is logged) once the client answers the close frame
+        old.expect_close()
         line = self.server.wait_for_log(r"event=session_close\b.*code=4002\b")
         self.assertIn('reason="replaced by new connection"', line)
 

@@ -1,11 +1,11 @@
-/* outq: reference-counted outbound messages and the per-session FIFO. Leaks show under ASan. */
+/* outq: reference-counted, framed outbound messages and the per-session FIFO. Leaks show under ASan. */
 #include "outq.h"
 
 #include <string.h>
 
 #include "check.h"
 
-static void test_new_message_copies_the_payload_after_the_headroom(void)
+static void test_new_message_is_a_text_frame_after_the_headroom(void)
 {
 	char payload[] = "{\"type\":\"pong\"}";
 	struct outmsg *m = outmsg_new(payload, strlen(payload));
@@ -13,9 +13,13 @@ static void test_new_message_copies_the_payload_after_the_headroom(void)
 	if (!CHECK(m != NULL))
 		return;
 	CHECK_EQ_INT(m->refs, 1);
-	CHECK_EQ_INT(m->len, strlen(payload));
-	CHECK(outmsg_payload(m) == m->buf + OUTQ_HEADROOM);
-	CHECK(memcmp(outmsg_payload(m), payload, m->len) == 0);
+	CHECK_EQ_INT(m->payload_len, strlen(payload));
+	CHECK_EQ_INT(m->len, strlen(payload) + 2);
+	CHECK(m->frame == m->buf + OUTQ_HEADROOM);
+	CHECK_EQ_INT(m->frame[0], 0x81); /* FIN, text */
+	CHECK_EQ_INT(m->frame[1], (int)strlen(payload));
+	CHECK(outmsg_payload(m) == m->frame + 2);
+	CHECK(memcmp(outmsg_payload(m), payload, m->payload_len) == 0);
 	payload[0] = 'X'; /* a copy, not a reference to the caller's buffer */
 	CHECK_EQ_INT(outmsg_payload(m)[0], '{');
 	outmsg_unref(m);
@@ -27,8 +31,29 @@ static void test_empty_message(void)
 
 	if (!CHECK(m != NULL))
 		return;
-	CHECK_EQ_INT(m->len, 0);
+	CHECK_EQ_INT(m->len, 2);
+	CHECK_EQ_INT(m->payload_len, 0);
+	CHECK_EQ_INT(m->frame[1], 0);
 	outmsg_unref(m);
+}
+
+static void test_long_payloads_get_extended_lengths(void)
+{
+	static char big[70000];
+	struct outmsg *m = outmsg_new(big, 200), *n = outmsg_new(big, sizeof(big));
+
+	if (!CHECK(m != NULL && n != NULL))
+		goto out;
+	CHECK_EQ_INT(m->len, 200 + 4);
+	CHECK_EQ_INT(m->frame[1], 126);
+	CHECK_EQ_INT((m->frame[2] << 8) | m->frame[3], 200);
+	CHECK_EQ_INT(n->len, sizeof(big) + 10);
+	CHECK_EQ_INT(n->frame[1], 127);
+	CHECK_EQ_INT((n->frame[7] << 16) | (n->frame[8] << 8) | n->frame[9], (int)sizeof(big));
+	CHECK(outmsg_payload(n) == n->frame + 10);
+out:
+	outmsg_unref(m);
+	outmsg_unref(n);
 }
 
 static void test_ref_and_unref_count(void)
@@ -68,7 +93,7 @@ static void test_queue_is_fifo_with_count_and_bytes(void)
 	CHECK_EQ_INT(outq_push(&q, b), 0);
 	CHECK_EQ_INT(outq_push(&q, c), 0);
 	CHECK_EQ_INT(q.count, 3);
-	CHECK_EQ_INT(q.bytes, 10);
+	CHECK_EQ_INT(q.bytes, 10 + 3 * 2);
 	CHECK_EQ_INT(a->refs, 2); /* the queue's reference and ours */
 
 	CHECK(outq_peek(&q) == a);
@@ -77,7 +102,7 @@ static void test_queue_is_fifo_with_count_and_bytes(void)
 	CHECK_EQ_INT(a->refs, 1);
 	CHECK(outq_peek(&q) == b);
 	CHECK_EQ_INT(q.count, 2);
-	CHECK_EQ_INT(q.bytes, 7);
+	CHECK_EQ_INT(q.bytes, 7 + 2 * 2);
 	outq_pop(&q);
 	CHECK(outq_peek(&q) == c);
 	outq_pop(&q);
@@ -133,7 +158,7 @@ static void test_clear_drops_every_reference(void)
 		outq_push(&q, keep);
 	}
 	CHECK_EQ_INT(q.count, 20);
-	CHECK_EQ_INT(q.bytes, 70);
+	CHECK_EQ_INT(q.bytes, 70 + 20 * 2);
 	CHECK_EQ_INT(keep->refs, 11);
 	outq_clear(&q);
 	CHECK_EQ_INT(q.count, 0);
@@ -145,8 +170,9 @@ static void test_clear_drops_every_reference(void)
 
 int main(void)
 {
-	RUN(test_new_message_copies_the_payload_after_the_headroom);
+	RUN(test_new_message_is_a_text_frame_after_the_headroom);
 	RUN(test_empty_message);
+	RUN(test_long_payloads_get_extended_lengths);
 	RUN(test_ref_and_unref_count);
 	RUN(test_empty_queue);
 	RUN(test_queue_is_fifo_with_count_and_bytes);
