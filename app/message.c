@@ -4,7 +4,9 @@
  */
 #include "message.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
@@ -59,6 +61,26 @@ char *message_ack(json_t *id, long long delivered, size_t *len)
 char *message_pong(json_t *id, size_t *len)
 {
 	return dump(reply_object("pong", id), len);
+}
+
+size_t message_pong_to(const struct request *req, char *out, size_t outlen)
+{
+	size_t len = 0;
+	char *text;
+
+	if (!req->id) {
+		int n = snprintf(out, outlen, req->raw_id ? "{\"type\":\"pong\",\"id\":%.*s}" : "{\"type\":\"pong\"}",
+				 (int)req->raw_id_len, req->raw_id ? req->raw_id : "");
+		return n > 0 && (size_t)n < outlen ? (size_t)n : 0;
+	}
+	text = message_pong(req->id, &len);
+	if (!text || len >= outlen) {
+		free(text);
+		return 0;
+	}
+	memcpy(out, text, len);
+	free(text);
+	return len;
 }
 
 char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms, size_t *len)
@@ -124,6 +146,208 @@ static const struct {
 	{ "publish", REQUEST_PUBLISH }, { "send", REQUEST_SEND },
 };
 
+/*
+ * A reader for the commonest request, a ping, that builds no JSON tree: it
+ * walks the object once, checking every member is valid JSON. It gives up
+ * (false) on anything it does not read itself: escapes, another type, a
+ * duplicate member, deep nesting, an id that is not a plain integer or
+ * string. jansson then reads the message, so the answer never differs.
+ */
+struct scan {
+	const char *p, *end;
+};
+
+static void scan_space(struct scan *sc)
+{
+	while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
+		sc->p++;
+}
+
+static bool scan_char(struct scan *sc, char c)
+{
+	scan_space(sc);
+	if (sc->p >= sc->end || *sc->p != c)
+		return false;
+	sc->p++;
+	return true;
+}
+
+/* A string with no escapes and no control bytes (the message is already valid UTF-8). */
+static bool scan_string(struct scan *sc, const char **s, size_t *len)
+{
+	scan_space(sc);
+	if (sc->p >= sc->end || *sc->p != '"')
+		return false;
+	const char *start = ++sc->p;
+	while (sc->p < sc->end && *sc->p != '"') {
+		if (*sc->p == '\\' || (unsigned char)*sc->p < 0x20)
+			return false;
+		sc->p++;
+	}
+	if (sc->p >= sc->end)
+		return false;
+	*s = start;
+	*len = (size_t)(sc->p++ - start);
+	return true;
+}
+
+static bool scan_digits(struct scan *sc)
+{
+	const char *start = sc->p;
+
+	while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+		sc->p++;
+	return sc->p > start;
+}
+
+/* RFC 8259 6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static bool scan_number(struct scan *sc, bool *is_integer)
+{
+	if (sc->p < sc->end && *sc->p == '-')
+		sc->p++;
+	if (sc->p < sc->end && *sc->p == '0')
+		sc->p++;
+	else if (!scan_digits(sc))
+		return false;
+	*is_integer = true;
+	if (sc->p < sc->end && *sc->p == '.') {
+		sc->p++;
+		*is_integer = false;
+		if (!scan_digits(sc))
+			return false;
+	}
+	if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+		sc->p++;
+		*is_integer = false;
+		if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+			sc->p++;
+		if (!scan_digits(sc))
+			return false;
+	}
+	return true;
+}
+
+static bool scan_literal(struct scan *sc, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, word, n))
+		return false;
+	sc->p += n;
+	return true;
+}
+
+static bool scan_value(struct scan *sc, int depth)
+{
+	const char *s;
+	size_t len;
+	bool is_integer;
+
+	scan_space(sc);
+	if (sc->p >= sc->end || depth > 8)
+		return false;
+	switch (*sc->p) {
+	case '"':
+		return scan_string(sc, &s, &len);
+	case '{':
+	case '[': {
+		/* nested members are not checked for duplicates: leave those to jansson */
+		char close = *sc->p == '{' ? '}' : ']';
+		bool is_object = close == '}';
+		sc->p++;
+		if (scan_char(sc, close))
+			return !is_object;
+		do {
+			if (is_object && (!scan_string(sc, &s, &len) || !scan_char(sc, ':')))
+				return false;
+			if (!scan_value(sc, depth + 1))
+				return false;
+		} while (scan_char(sc, ','));
+		return scan_char(sc, close);
+	}
+	case 't':
+		return scan_literal(sc, "true");
+	case 'f':
+		return scan_literal(sc, "false");
+	case 'n':
+		return scan_literal(sc, "null");
+	default:
+		return scan_number(sc, &is_integer);
+	}
+}
+
+static bool is_plain_id_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.' || c == ':';
+}
+
+/* An id copied into replies as it came: an integer of at most 15 digits, or a short plain string. */
+static bool scan_id(struct scan *sc, struct request *req)
+{
+	const char *start;
+	size_t len;
+	bool is_integer;
+
+	scan_space(sc);
+	start = sc->p;
+	if (sc->p < sc->end && *sc->p == '"') {
+		if (!scan_string(sc, &start, &len) || !len || len > 64)
+			return false;
+		for (size_t i = 0; i < len; i++)
+			if (!is_plain_id_char(start[i]))
+				return false;
+		start--;
+		len += 2;
+	} else {
+		if (!scan_number(sc, &is_integer) || !is_integer)
+			return false;
+		len = (size_t)(sc->p - start);
+		if (len > 15)
+			return false;
+	}
+	req->raw_id = start;
+	req->raw_id_len = len;
+	return true;
+}
+
+static bool scan_plain_ping(const char *text, size_t len, struct request *req)
+{
+	struct scan sc = { text, text + len };
+	const char *names[16], *name, *type = NULL;
+	size_t lens[16], count = 0, name_len, type_len = 0;
+
+	if (!scan_char(&sc, '{') || scan_char(&sc, '}'))
+		return false;
+	do {
+		if (count == 16 || !scan_string(&sc, &name, &name_len) || !scan_char(&sc, ':'))
+			return false;
+		for (size_t i = 0; i < count; i++)
+			if (lens[i] == name_len && !memcmp(names[i], name, name_len))
+				return false; /* a duplicate: jansson's answer */
+		names[count] = name;
+		lens[count++] = name_len;
+		if (name_len == 4 && !memcmp(name, "type", 4)) {
+			if (!scan_string(&sc, &type, &type_len))
+				return false;
+		} else if (name_len == 2 && !memcmp(name, "id", 2)) {
+			if (!scan_id(&sc, req))
+				return false;
+		} else if (!scan_value(&sc, 1)) {
+			return false;
+		}
+	} while (scan_char(&sc, ','));
+	if (!scan_char(&sc, '}'))
+		return false;
+	scan_space(&sc);
+	if (sc.p != sc.end || !type || type_len != 4 || memcmp(type, "ping", 4)) {
+		req->raw_id = NULL;
+		req->raw_id_len = 0;
+		return false;
+	}
+	req->type = REQUEST_PING;
+	return true;
+}
+
 int message_parse(const char *text, size_t len, struct request *req)
 {
 	json_error_t error;
@@ -135,6 +359,10 @@ int message_parse(const char *text, size_t len, struct request *req)
 		req->type = REQUEST_TEXT_PING;
 		return 0;
 	}
+	if (scan_plain_ping(text, len, req))
+		return 0;
+	req->raw_id = NULL; /* a scan that gave up may have seen one */
+	req->raw_id_len = 0;
 	/* DECODE_ANY: a bare value is valid JSON, and gets the "must be an object" answer */
 	req->root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
 	if (!req->root) {

@@ -23,8 +23,10 @@ enum request_type {
 
 struct request {
 	enum request_type type;
-	json_t *root;	     /* owned */
-	json_t *id;	     /* borrowed from root; NULL when absent */
+	json_t *root;	    /* owned */
+	json_t *id;	    /* borrowed from root; NULL when absent (or read without a tree: raw_id) */
+	const char *raw_id; /* the id's JSON text when the request was read without a tree */
+	size_t raw_id_len;
 	const char *channel; /* subscribe, unsubscribe, publish */
 	const char *to;	     /* send */
 	json_t *data;	     /* publish, send */
@@ -40,6 +42,12 @@ void message_request_free(struct request *req);
 char *message_error(json_t *id, const char *code, const char *text, size_t *len);
 char *message_ack(json_t *id, long long delivered, size_t *len); /* delivered < 0: not shown */
 char *message_pong(json_t *id, size_t *len);
+/*
+ * The answer to a ping: {"type":"pong"} with the request's id, however it was
+ * read (a ping read without a tree has raw_id, not id). Writes into out;
+ * returns the length, 0 when it does not fit.
+ */
+size_t message_pong_to(const struct request *req, char *out, size_t outlen);
 char *message_welcome(const char *session_id, const char *user, const char *device, unsigned heartbeat_ms, size_t *len);
 /* {"type":"message","channel":..,"from":..,"data":..,"seq":N,"ts":MS}; from NULL: the backend API. */
 char *message_channel_delivery(const char *channel, const char *from, json_t *data, uint64_t seq, uint64_t ts_ms,

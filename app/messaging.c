@@ -18,16 +18,23 @@
  * memory). A reply that cannot be queued because the session is closing (or
  * was just closed as a slow consumer) is dropped, not an error.
  */
-static int reply(struct session *s, char *text, size_t len)
+static int queue_reply(struct session *s, const char *text, size_t len)
 {
-	struct outmsg *msg = text ? outmsg_new(text, len) : NULL;
+	struct outmsg *msg = outmsg_new(text, len);
 
-	free(text);
 	if (!msg)
 		return -1;
 	session_queue(s, msg);
 	outmsg_unref(msg);
 	return 0;
+}
+
+static int reply(struct session *s, char *text, size_t len)
+{
+	int rc = text ? queue_reply(s, text, len) : -1;
+
+	free(text);
+	return rc;
 }
 
 static int reply_error(struct session *s, json_t *id, const char *code, const char *text)
@@ -152,10 +159,11 @@ static int dispatch(struct session *s, struct request *req)
 	case REQUEST_INVALID:
 		return reply_error(s, req->id, req->error_code, req->error_text);
 	case REQUEST_TEXT_PING:
-		return reply(s, strdup("pong"), 4);
+		return queue_reply(s, "pong", 4);
 	case REQUEST_PING: {
-		char *pong = message_pong(req->id, &len);
-		return reply(s, pong, len);
+		char pong[256];
+		len = message_pong_to(req, pong, sizeof(pong));
+		return len ? queue_reply(s, pong, len) : reply(s, message_pong(req->id, &len), len);
 	}
 	case REQUEST_SUBSCRIBE:
 		return do_subscribe(s, req);

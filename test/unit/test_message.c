@@ -24,9 +24,12 @@ static char *reply_to_n(const char *text, size_t len)
 		reply = strdup("pong");
 		reply_len = 4;
 		break;
-	case REQUEST_PING:
-		reply = message_pong(req.id, &reply_len);
+	case REQUEST_PING: {
+		char pong[256];
+		reply_len = message_pong_to(&req, pong, sizeof(pong));
+		reply = strndup(pong, reply_len);
 		break;
+	}
 	case REQUEST_INVALID:
 		reply = message_error(req.id, req.error_code, req.error_text, &reply_len);
 		break;
@@ -319,8 +322,48 @@ static void test_ack_and_deliveries_are_exact(void)
 	json_decref(data);
 }
 
+/* The pong for text, however message_parse read it (the tree-less ping reader or jansson). */
+static void check_pong(const char *text, const char *want)
+{
+	struct request req;
+	char out[256];
+
+	CHECK_EQ_INT(message_parse(text, strlen(text), &req), 0);
+	if (want) {
+		size_t n = message_pong_to(&req, out, sizeof(out));
+		if (CHECK_EQ_INT(req.type, REQUEST_PING))
+			CHECK_EQ_STR((out[n] = '\0', out), want);
+	} else {
+		CHECK_EQ_INT(req.type, REQUEST_INVALID);
+	}
+	message_request_free(&req);
+}
+
+static void test_pings_read_without_a_tree_answer_like_jansson(void)
+{
+	check_pong("{\"type\":\"ping\"}", "{\"type\":\"pong\"}");
+	check_pong("{\"type\":\"ping\",\"id\":7,\"pad\":\"xxxxxxxx\"}", "{\"type\":\"pong\",\"id\":7}");
+	check_pong("{\"id\":-5,\"type\":\"ping\"}", "{\"type\":\"pong\",\"id\":-5}");
+	check_pong("{ \"type\" : \"ping\" ,\n \"id\" : \"a-b:c\" }", "{\"type\":\"pong\",\"id\":\"a-b:c\"}");
+	check_pong("{\"type\":\"ping\",\"x\":[1,2.5e3,{\"a\":[true,false,null]}],\"id\":0}",
+		   "{\"type\":\"pong\",\"id\":0}");
+	/* what the tree-less reader leaves to jansson comes out the same */
+	check_pong("{\"type\":\"ping\",\"id\":1.5}", "{\"type\":\"pong\",\"id\":1.5}");
+	check_pong("{\"type\":\"ping\",\"id\":1234567890123456}", "{\"type\":\"pong\",\"id\":1234567890123456}");
+	check_pong("{\"type\":\"pin\\u0067\",\"id\":\"a b\"}", "{\"type\":\"pong\",\"id\":\"a b\"}");
+	check_pong("{\"type\":\"ping\",\"id\":{\"k\":1}}", "{\"type\":\"pong\",\"id\":{\"k\":1}}");
+	/* and what is not valid JSON, or has a duplicate member, stays an error */
+	check_pong("{\"type\":\"ping\",\"type\":\"ping\"}", NULL);
+	check_pong("{\"type\":\"ping\",\"id\":01}", NULL);
+	check_pong("{\"type\":\"ping\",\"x\":[1,{\"a\":tru}]}", NULL);
+	check_pong("{\"type\":\"ping\"} x", NULL);
+	check_pong("{\"type\":\"ping\",}", NULL);
+	check_pong("{\"type\":\"ping\",\"x\":\"\x01\"}", NULL);
+}
+
 int main(void)
 {
+	RUN(test_pings_read_without_a_tree_answer_like_jansson);
 	RUN(test_routed_requests_are_parsed);
 	RUN(test_routed_request_validation_errors);
 	RUN(test_ack_and_deliveries_are_exact);
