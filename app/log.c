@@ -19,6 +19,8 @@ static enum log_level min_level = LOG_INFO;
 static bool is_buffered;
 static char pending[64 * 1024];
 static size_t pending_len;
+static char stamp[32];
+static time_t stamp_sec = -1;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void log_set_level(enum log_level level)
@@ -79,10 +81,14 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	if (level < min_level)
 		return;
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ level=%s event=%s ", (long)tv.tv_usec / 1000,
-		      level_names[level], event);
+	/* the date and time change once a second; formatting them every line is waste */
+	if (tv.tv_sec != stamp_sec) {
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		stamp_sec = tv.tv_sec;
+	}
+	n = snprintf(line, sizeof(line), "%s.%03ldZ level=%s event=%s ", stamp, (long)tv.tv_usec / 1000,
+		     level_names[level], event);
 	va_start(ap, fmt);
 	if ((size_t)n < sizeof(line) - 1)
 		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);

@@ -11,7 +11,10 @@
 #include "output.h"
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "server.h"
 #include "session.h"
@@ -93,6 +96,19 @@ static void drop(struct session *s)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
+static void set_cork(struct session *s, int on)
+{
+	int fd = lws_get_socket_fd(s->wsi);
+
+	if (fd >= 0 && !setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)))
+		s->out.is_corked = on;
+}
+
+void output_cork(struct session *s)
+{
+	set_cork(s, 1);
+}
+
 static int write_raw(struct session *s, unsigned char *buf, size_t len)
 {
 	if (lws_write(s->wsi, buf, len, LWS_WRITE_HTTP) < 0) {
@@ -103,6 +119,8 @@ static int write_raw(struct session *s, unsigned char *buf, size_t len)
 		s->out.is_choked = true;
 		s->out.in_lws = len;
 	}
+	if (s->out.is_corked)
+		set_cork(s, 0); /* what is held goes now, with this */
 	return 0;
 }
 

@@ -32,6 +32,12 @@ void output_writeable(struct session *s);
  */
 int output_write_now(struct session *s, const unsigned char *frame, size_t len);
 
+/*
+ * Holds the socket's output in the kernel (TCP_CORK) until the session's
+ * first write, so lws's 101 response and the welcome leave as one segment.
+ */
+void output_cork(struct session *s);
+
 /* Bytes waiting: in the queue, and what lws may still hold of the last write. */
 size_t output_pending(const struct session *s);
 

@@ -209,6 +209,8 @@ void server_session_begin(struct wsg_server *server, struct session *s, struct l
 		s->refusal_reason = closecode_find(WSG_CLOSE_INTERNAL_ERROR)->reason;
 		s->user = s->device = s->peer = s->via = "";
 	}
+	/* lws writes the 101 once this returns; the welcome (or the close) follows within the loop turn */
+	output_cork(s);
 }
 
 int session_queue(struct session *s, struct outmsg *msg)

@@ -53,6 +53,7 @@ struct session_output {
 	bool is_choked;				 /* lws holds unsent bytes: wait for its WRITEABLE callback */
 	bool is_ping_due;
 	bool is_rx_paused; /* our replies piled up: lws stopped reading this client */
+	bool is_corked;	   /* TCP_CORK from the upgrade until the welcome: the 101 and it share a segment */
 };
 
 struct session {
