@@ -15,11 +15,7 @@ include(GNUInstallDirs)
 set(WSGATE_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
     "Where the systemd unit is installed (relative to CMAKE_INSTALL_PREFIX, or absolute)")
 
-if(CMAKE_INSTALL_SYSCONFDIR MATCHES "^/")
-  set(wsgate_confdir "${CMAKE_INSTALL_SYSCONFDIR}/wsgate")
-else()
-  set(wsgate_confdir "${CMAKE_INSTALL_FULL_SYSCONFDIR}/wsgate")
-endif()
+set(wsgate_confdir "${CMAKE_INSTALL_FULL_SYSCONFDIR}/wsgate")
 if(WSGATE_SYSTEMD_UNITDIR MATCHES "^/")
   set(WSGATE_FULL_UNITDIR "${WSGATE_SYSTEMD_UNITDIR}")
 else()
@@ -49,11 +45,13 @@ add_custom_target(wsgate_installed_conf ALL DEPENDS "${wsgate_gen}/wsgate.conf")
 # Never overwrite an existing configuration (an upgrade from source keeps the
 # administrator's file); the package marks it a conffile instead. Mode 640: it
 # holds tokens and API keys (postinst gives it to the group wsgate).
-if(CMAKE_INSTALL_SYSCONFDIR MATCHES "^/")
-  set(wsgate_confdir_at_install "${CMAKE_INSTALL_SYSCONFDIR}/wsgate")
-else()
+if(CMAKE_INSTALL_FULL_SYSCONFDIR STREQUAL "${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_SYSCONFDIR}")
   # Evaluated at install time, so that `cmake --install --prefix DIR` is obeyed.
   set(wsgate_confdir_at_install "\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_SYSCONFDIR}/wsgate")
+else()
+  # An absolute CMAKE_INSTALL_SYSCONFDIR, or GNUInstallDirs' rule for the
+  # prefixes /usr and /opt/...: /etc and /etc/opt/...
+  set(wsgate_confdir_at_install "${WSGATE_FULL_CONFDIR}")
 endif()
 install(CODE "
 set(wsgate_confdir \"${wsgate_confdir_at_install}\")
@@ -115,8 +113,13 @@ if(EXISTS "${CMAKE_SOURCE_DIR}/www")
   install(DIRECTORY "${CMAKE_SOURCE_DIR}/www/" DESTINATION "${CMAKE_INSTALL_DATADIR}/wsgate/www")
 endif()
 
-# --- tests that need no root: the man pages ------------------------------------
+# --- tests that need no root: the man pages, cmake --install into DESTDIR ------------------------------------
 add_test(NAME package.manpages
          COMMAND /usr/bin/python3 "${CMAKE_SOURCE_DIR}/test/package/test_manpages.py"
                  "${CMAKE_SOURCE_DIR}/conf/wsgate.conf" "${wsgate_gen}/wsgate.conf.5" "${wsgate_gen}/wsgate.8")
 set_tests_properties(package.manpages PROPERTIES TIMEOUT 60)
+add_test(NAME package.install
+         COMMAND "${CMAKE_SOURCE_DIR}/test/package/test_install.sh" "${CMAKE_BINARY_DIR}" "${CMAKE_INSTALL_FULL_BINDIR}"
+                 "${WSGATE_FULL_CONFDIR}" "${WSGATE_FULL_UNITDIR}" "${WSGATE_FULL_DOCDIR}" "${CMAKE_INSTALL_FULL_MANDIR}"
+                 "${WSGATE_FULL_WWWDIR}")
+set_tests_properties(package.install PROPERTIES TIMEOUT 120)
