@@ -107,6 +107,17 @@ grep -q ':/nonexistent:/usr/sbin/nologin$' <<<"$(getent passwd wsgate)" || fail 
 	fail "/etc/wsgate/wsgate.conf is $(stat -c '%U:%G %a' /etc/wsgate/wsgate.conf)"
 pass "installed; user and group wsgate; /etc/wsgate root:wsgate 750, wsgate.conf root:wsgate 640"
 
+# Installing again (an upgrade) keeps the administrator's edits, owner and mode.
+echo "# edited by the administrator" >>/etc/wsgate/wsgate.conf
+chmod 600 /etc/wsgate/wsgate.conf && chown wsgate:wsgate /etc/wsgate/wsgate.conf
+dpkg -i "$deb" >"$work/dpkg-i2.log" 2>&1 || { cat "$work/dpkg-i2.log"; fail "dpkg -i over the installed package"; }
+[[ $(tail -n 1 /etc/wsgate/wsgate.conf) == "# edited by the administrator" ]] || fail "reinstalling replaced the edited configuration"
+[[ $(stat -c '%U:%G %a' /etc/wsgate/wsgate.conf) == "wsgate:wsgate 600" ]] ||
+	fail "reinstalling changed the configuration to $(stat -c '%U:%G %a' /etc/wsgate/wsgate.conf)"
+[[ $(stat -c '%U:%G %a' /etc/wsgate) == "root:wsgate 750" ]] || fail "reinstalling made /etc/wsgate $(stat -c '%U:%G %a' /etc/wsgate)"
+chown root:wsgate /etc/wsgate/wsgate.conf && chmod 640 /etc/wsgate/wsgate.conf
+pass "dpkg -i again keeps the edited configuration, its owner and mode"
+
 ! pgrep -u wsgate >/dev/null || fail "something runs as wsgate right after dpkg -i"
 [[ ! -e /etc/systemd/system/multi-user.target.wants/wsgate.service ]] || fail "the unit was enabled"
 pass "nothing started or enabled"
