@@ -19,7 +19,6 @@
 # or /etc/wsgate exists, so it never touches a real installation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-repo=$(pwd)
 
 fail() {
 	echo "test_package: FAIL: $*" >&2
@@ -59,7 +58,9 @@ version=$(sed -n 's/^project(wsgate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 arch=$(dpkg --print-architecture)
 deb=$(scripts/package.sh "${WSGATE_PACKAGE_BUILD_DIR:-build-pkg}" | tail -n 1)
 [[ $(basename "$deb") == "wsgate_${version}_${arch}.deb" ]] || fail "package name $(basename "$deb")"
-pass "built $(basename "$deb")"
+[[ ! -e /etc/wsgate && ! -e /lib/systemd/system/wsgate.service && ! -e /usr/bin/wsgate ]] ||
+	fail "building the package installed files onto this machine"
+pass "built $(basename "$deb") (and installed nothing while building)"
 
 [[ $(dpkg-deb -f "$deb" Package) == wsgate ]] || fail "Package field"
 [[ $(dpkg-deb -f "$deb" Version) == "$version" ]] || fail "Version field"
@@ -162,8 +163,9 @@ conf=/etc/wsgate/test-package.conf
 sed -e "s/^  port = 8080;/  port = $port;/" \
 	-e '/^# listen_tls = {/,/^# };/s/^# \{0,1\}//' \
 	-e "/^listen_tls = {/,/^};/s/^  port = 8443;/  port = $tls_port;/" /etc/wsgate/wsgate.conf >"$conf"
-grep -q "port = $port;" "$conf" && grep -q "port = $tls_port;" "$conf" && grep -q '^  cert = "certs/server.crt";' "$conf" ||
-	fail "could not make the test copy of the configuration"
+for line in "  port = $port;" "  port = $tls_port;" '  cert = "certs/server.crt";'; do
+	grep -qx "$line" "$conf" || fail "could not make the test copy of the configuration ($line)"
+done
 chown root:wsgate "$conf" && chmod 640 "$conf"
 scripts/gen-certs.sh "$work/certs" >/dev/null
 install -d -m 750 -o root -g wsgate /etc/wsgate/certs
