@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "version.h"
 
 static void usage(FILE *out)
 {
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'v':
-			printf("wsgate %s\n", WSGATE_VERSION);
+			version_print(stdout);
 			return 0;
 		default:
 			usage(stderr);

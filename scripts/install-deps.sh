@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what wsgate needs from Debian's packages; with --test also the test
-# tools (Python websockets, nginx, cppcheck, clang-format from Debian; wscat from
-# npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
+# tools (Python websockets, nginx, cppcheck, clang-format, mandoc, dpkg-dev from
+# Debian; wscat from npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
 # asks apt only for what is missing, and runs 'apt-get update' at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev
 	libconfig-dev openssl)
-test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
+# mandoc lints the man pages; dpkg-dev (dpkg-shlibdeps) and file let CPack compute the
+# package's Depends; systemd gives systemd-analyze and man-db man, for the package test.
+test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format mandoc dpkg-dev file systemd man-db)
 
 bench_packages=(gnuplot-nox nodejs npm util-linux)
 

@@ -18,6 +18,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs" >/dev/null
 (cd build && ctest --output-on-failure -j"$jobs")
 
+echo "== Debian package: build, inspect, install, run as wsgate, remove, purge (root; restores the machine)"
+if [[ $(id -u) -eq 0 ]]; then test/package/test_package.sh; else sudo test/package/test_package.sh; fi
+
 echo "== build and test under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWSGATE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
