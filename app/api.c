@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "closecode.h"
 #include "server.h"
+#include "util.h"
 
 static void respond(struct api_response *resp, unsigned status, json_t *body)
 {
@@ -132,6 +133,7 @@ static void api_disconnect(struct wsg_server *server, json_t *body, struct api_r
 static void api_sessions(struct wsg_server *server, struct api_response *resp)
 {
 	json_t *list = json_array();
+	uint64_t now_ms = util_now_ms(), now_wall_ms = util_wall_ms();
 
 	for (struct registry_entry *e = registry_first(&server->registry); list && e; e = e->next) {
 		struct session *s = session_of_entry(e);
@@ -139,8 +141,9 @@ static void api_sessions(struct wsg_server *server, struct api_response *resp)
 		for (struct subscription *sub = s->subscriptions.first; channels && sub; sub = sub->owner_next)
 			json_array_append_new(channels, json_string(sub->channel->name));
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "session", s->id, "user",
-						      s->user, "device", s->device, "peer", s->peer, "since",
-						      (json_int_t)s->opened_wall_ms, "channels", channels));
+						      s->user, "device", s->device, "peer", session_peer(s), "since",
+						      (json_int_t)session_opened_wall_ms(s, now_ms, now_wall_ms),
+						      "channels", channels));
 	}
 	respond(resp, 200, json_pack("{s:o}", "sessions", list));
 }

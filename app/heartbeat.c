@@ -55,7 +55,7 @@ void hb_wheel_arm(struct hb_wheel *wheel, struct hb_timer *timer, uint64_t deadl
 {
 	uint64_t tick = (deadline_ms + wheel->tick_ms - 1) / wheel->tick_ms;
 
-	if (timer->is_armed)
+	if (hb_timer_is_armed(timer))
 		list_unlink(timer);
 	else
 		wheel->armed_count++;
@@ -63,16 +63,14 @@ void hb_wheel_arm(struct hb_wheel *wheel, struct hb_timer *timer, uint64_t deadl
 	if (tick <= wheel->current_tick)
 		tick = wheel->current_tick + 1;
 	timer->deadline_ms = deadline_ms;
-	timer->is_armed = true;
 	list_append(&wheel->slots[tick & (wheel->slot_count - 1)], timer);
 }
 
 void hb_wheel_cancel(struct hb_wheel *wheel, struct hb_timer *timer)
 {
-	if (!timer->is_armed)
+	if (!hb_timer_is_armed(timer))
 		return;
 	list_unlink(timer);
-	timer->is_armed = false;
 	wheel->armed_count--;
 }
 
@@ -105,7 +103,6 @@ size_t hb_wheel_advance(struct hb_wheel *wheel, uint64_t now_ms, hb_fire_fn fire
 				list_append(slot, t); /* due in a later revolution */
 				continue;
 			}
-			t->is_armed = false;
 			wheel->armed_count--;
 			fired++;
 			fire(t, ctx);

@@ -11,11 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A deadline on the wheel; zeroed, it is not armed. */
 struct hb_timer {
-	struct hb_timer *prev, *next;
+	struct hb_timer *prev, *next; /* NULL when not armed */
 	uint64_t deadline_ms;
-	bool is_armed;
 };
+
+static inline bool hb_timer_is_armed(const struct hb_timer *t)
+{
+	return t->next != NULL;
+}
 
 struct hb_wheel {
 	struct hb_timer *slots; /* sentinel heads of circular lists */

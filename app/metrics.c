@@ -7,7 +7,7 @@
 
 static const char *const outcome_names[HANDSHAKE_OUTCOME_COUNT] = {
 	"admitted",    "missing_token", "invalid_token",  "origin_not_allowed",	     "invalid_device",
-	"at_capacity", "shutting_down", "repeat_connect", "unsupported_subprotocol",
+	"at_capacity", "shutting_down", "repeat_connect", "unsupported_subprotocol", "internal_error",
 };
 
 const char *metrics_outcome_name(enum handshake_outcome outcome)

@@ -117,7 +117,7 @@ static int write_raw(struct session *s, unsigned char *buf, size_t len)
 	}
 	if (lws_partial_buffered(s->wsi)) {
 		s->out.is_choked = true;
-		s->out.in_lws = len;
+		s->out.in_lws = (unsigned)len;
 	}
 	if (s->out.is_corked)
 		set_cork(s, 0); /* what is held goes now, with this */

@@ -29,8 +29,8 @@ struct outq_item {
 
 struct outq {
 	struct outq_item *head, *tail;
-	size_t count;
-	size_t bytes; /* framed bytes queued */
+	size_t bytes;	/* framed bytes queued */
+	unsigned count; /* messages queued */
 };
 
 /* A new text frame holding a copy of payload, with one reference. */

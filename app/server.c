@@ -22,10 +22,12 @@
 
 /*
  * lws allocates this per connection for received frames: most of an idle
- * session's memory at 4 KB. Small messages fit; bigger ones arrive in pieces
- * that session_receive joins in a buffer of their own, freed after use.
+ * session's memory at 4 KB. Data messages bigger than it arrive in pieces
+ * that session_receive joins in a buffer of their own, freed after use. It
+ * must hold a whole control frame (125 bytes): lws hands a ping or close
+ * payload cut at this size on as if it were complete.
  */
-#define WSG_RX_BUFFER_SIZE 256
+#define WSG_RX_BUFFER_SIZE 128
 /*
  * Largest single send: lws cuts a frame into pieces of this size and copies
  * the rest into the connection's own buffer, which for a shared fan-out
@@ -179,8 +181,8 @@ static int set_names(struct session *s, const char *user, const char *device, co
 	s->names = p;
 	s->user = memcpy(p, user, ul);
 	s->device = memcpy(p + ul, device, dl);
-	s->peer = memcpy(p + ul + dl, peer, pl);
-	s->via = memcpy(p + ul + dl + pl, via, vl);
+	memcpy(p + ul + dl, peer, pl);
+	memcpy(p + ul + dl + pl, via, vl);
 	s->entry.user = s->user;
 	s->entry.device = s->device;
 	return 0;
@@ -199,15 +201,18 @@ void server_session_begin(struct wsg_server *server, struct session *s, struct l
 		return; /* answered with an HTTP status: no session */
 	s->wsi = wsi;
 	s->server = server;
-	s->refusal_code = v->close_code;
-	s->refusal_reason = v->reason;
-	s->refusal_outcome = v->outcome;
+	s->close_code = (uint16_t)v->close_code;
+	s->close_reason = v->reason;
+	s->refusal_outcome = (uint8_t)v->outcome;
 	s->token = v->token;
 	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
 	if (set_names(s, v->token ? v->token->user : "", v->token && hs.has_device ? hs.device : "", peer, via)) {
-		s->refusal_code = WSG_CLOSE_INTERNAL_ERROR;
-		s->refusal_reason = closecode_find(WSG_CLOSE_INTERNAL_ERROR)->reason;
-		s->user = s->device = s->peer = s->via = "";
+		static const char no_names[4] = ""; /* four empty strings */
+		s->close_code = WSG_CLOSE_INTERNAL_ERROR;
+		s->close_reason = NULL;
+		s->refusal_outcome = HANDSHAKE_INTERNAL_ERROR;
+		s->user = no_names;
+		s->device = no_names + 1;
 	}
 	/* lws writes the 101 once this returns; the welcome (or the close) follows within the loop turn */
 	output_cork(s);
@@ -241,8 +246,6 @@ static void admit(struct session *s)
 	if (existing) {
 		if (server->config->on_repeat == WSG_REPEAT_REJECT_NEW) {
 			server->metrics.handshakes[HANDSHAKE_REPEAT_CONNECT]++;
-			s->refusal_code = WSG_CLOSE_REPEAT_CONNECT;
-			s->refusal_reason = closecode_find(WSG_CLOSE_REPEAT_CONNECT)->reason;
 			session_close(s, WSG_CLOSE_REPEAT_CONNECT, NULL);
 			return;
 		}
@@ -269,18 +272,17 @@ static void admit(struct session *s)
 	}
 	outmsg_unref(msg);
 	log_event(LOG_INFO, "session_open", "session=%s user=%s device=%s peer=%s%s%s", s->id, s->user,
-		  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via);
+		  *s->device ? s->device : "-", session_peer(s), *session_via(s) ? " via=" : "", session_via(s));
 }
 
 void session_established(struct session *s)
 {
 	s->opened_ms = util_now_ms();
-	s->opened_wall_ms = util_wall_ms();
 	s->is_established = true;
 	s->server->live_sessions++;
-	if (s->refusal_code) {
+	if (s->refusal_outcome != HANDSHAKE_ADMITTED) {
 		s->server->metrics.handshakes[s->refusal_outcome]++;
-		session_close(s, s->refusal_code, s->refusal_reason);
+		session_close(s, s->close_code, s->close_reason);
 		return;
 	}
 	admit(s);
@@ -330,34 +332,37 @@ void session_receive(struct session *s, const void *in, size_t len, bool is_firs
 		return; /* its close is on the way, after what it was sent */
 	if (is_binary)
 		return session_close(s, WSG_CLOSE_UNSUPPORTED_DATA, NULL);
-	if (is_first)
-		s->rx_len = 0;
-	if (s->rx_len + len > max)
-		return session_close(s, WSG_CLOSE_MESSAGE_TOO_BIG, NULL);
-	if (is_first && is_final)
+	if (is_first && is_final && !s->rx) {
+		if (len > max)
+			return session_close(s, WSG_CLOSE_MESSAGE_TOO_BIG, NULL);
 		return handle_message(s, in, len); /* the common case: no copy */
-
-	if (s->rx_len + len > s->rx_cap) {
-		size_t cap = s->rx_cap ? s->rx_cap : 1024;
-		while (cap < s->rx_len + len)
+	}
+	if (is_first && s->rx)
+		s->rx->len = 0;
+	size_t have = s->rx ? s->rx->len : 0;
+	if (have + len > max)
+		return session_close(s, WSG_CLOSE_MESSAGE_TOO_BIG, NULL);
+	if (!s->rx || have + len > s->rx->cap) {
+		size_t cap = s->rx ? s->rx->cap : 1024;
+		while (cap < have + len)
 			cap *= 2;
 		if (cap > max)
 			cap = max;
-		unsigned char *buf = realloc(s->rx_buf, cap);
-		if (!buf)
+		struct rx_message *rx = realloc(s->rx, sizeof(*rx) + cap);
+		if (!rx)
 			return session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
-		s->rx_buf = buf;
-		s->rx_cap = cap;
+		rx->len = have;
+		rx->cap = cap;
+		s->rx = rx;
 	}
-	memcpy(s->rx_buf + s->rx_len, in, len);
-	s->rx_len += len;
+	memcpy(s->rx->data + have, in, len);
+	s->rx->len += len;
 	if (!is_final)
 		return;
-	handle_message(s, s->rx_buf, s->rx_len);
+	handle_message(s, s->rx->data, s->rx->len);
 	/* idle sessions should not keep a big message's buffer */
-	free(s->rx_buf);
-	s->rx_buf = NULL;
-	s->rx_len = s->rx_cap = 0;
+	free(s->rx);
+	s->rx = NULL;
 }
 
 void session_pong(struct session *s)
@@ -466,21 +471,21 @@ void session_end(struct session *s)
 		registry_remove(&server->registry, &s->entry);
 		log_event(LOG_INFO, "session_close",
 			  "session=%s user=%s device=%s peer=%s%s%s code=%d reason=%s by=%s dur_ms=%llu", s->id,
-			  s->user, *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
-			  closed_by_name(s->closed_by), (unsigned long long)dur);
+			  s->user, *s->device ? s->device : "-", session_peer(s), *session_via(s) ? " via=" : "",
+			  session_via(s), code, reason, closed_by_name(s->closed_by), (unsigned long long)dur);
 	} else {
 		log_event(LOG_INFO, "session_refused",
 			  "user=%s device=%s peer=%s%s%s code=%d reason=%s by=%s dur_ms=%llu", *s->user ? s->user : "-",
-			  *s->device ? s->device : "-", s->peer, *s->via ? " via=" : "", s->via, code, reason,
-			  closed_by_name(s->closed_by), (unsigned long long)dur);
+			  *s->device ? s->device : "-", session_peer(s), *session_via(s) ? " via=" : "", session_via(s),
+			  code, reason, closed_by_name(s->closed_by), (unsigned long long)dur);
 	}
 	output_forget(s);
 	free(s->names);
 	s->names = NULL;
 	free(s->close_reason_copy);
 	s->close_reason_copy = NULL;
-	free(s->rx_buf);
-	s->rx_buf = NULL;
+	free(s->rx);
+	s->rx = NULL;
 	server->live_sessions--;
 	s->server = NULL;
 }

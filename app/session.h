@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "closecode.h"
 #include "config.h"
@@ -56,45 +57,68 @@ struct session_output {
 	bool is_corked;	   /* TCP_CORK from the upgrade until the welcome: the 101 and it share a segment */
 };
 
+/* A message arriving in pieces (fragments, or lws's rx_buffer_size chunks), only while it does. */
+struct rx_message {
+	size_t len, cap;
+	unsigned char data[];
+};
+
 struct session {
 	/* the HTTP phase of the connection: a POST body being read, else NULL */
 	struct api_exchange *http;
 
 	struct lws *wsi;
 	struct wsg_server *server;
-	/* one allocation: "user\0device\0peer\0via\0"; via is "" when direct */
+	/* one allocation: "user\0device\0peer\0via\0" (session_peer, session_via); via is "" when direct */
 	char *names;
-	const char *user, *device, *peer, *via;
-	char id[WSG_SESSION_ID_LEN + 1];
-	uint64_t opened_ms;
-	uint64_t opened_wall_ms; /* for listings */
-
-	/* the handshake verdict, from FILTER_PROTOCOL_CONNECTION to ESTABLISHED (reject = "close") */
-	const char *refusal_reason;
-	int refusal_code;
-	enum handshake_outcome refusal_outcome;
-
+	const char *user, *device;
 	const struct wsg_token *token; /* permissions; NULL until admitted */
-	bool is_established;	       /* past the 101: counted in live_sessions */
-	bool is_admitted;	       /* counted, registered and heartbeating */
-	struct subscription_list subscriptions;
-	struct ratelimit rate;
+	uint64_t opened_ms;	       /* monotonic; session_opened_wall_ms for listings */
+
 	struct registry_entry entry;
 	struct hb_session hb; /* also holds the close-flush deadline once closing */
-
 	struct session_output out;
+	struct subscription_list subscriptions;
+	struct ratelimit rate;
+	struct rx_message *rx;
 
-	/* a message being assembled from fragments (or from lws's rx_buffer_size pieces) */
-	unsigned char *rx_buf;
-	size_t rx_len, rx_cap;
+	/*
+	 * A refusal decided at FILTER_PROTOCOL_CONNECTION (auth.reject = "close")
+	 * waits in close_code and close_reason for ESTABLISHED, with close_state
+	 * still CLOSE_NONE; refusal_outcome is then not HANDSHAKE_ADMITTED.
+	 */
+	uint8_t refusal_outcome; /* enum handshake_outcome */
+	bool is_established;	 /* past the 101: counted in live_sessions */
+	bool is_admitted;	 /* counted, registered and heartbeating */
 
 	/* the close decision: the first one wins */
-	enum session_close_state close_state;
-	enum session_closed_by closed_by;
-	int close_code;
+	uint8_t close_state; /* enum session_close_state */
+	uint8_t closed_by;   /* enum session_closed_by */
+	uint16_t close_code;
+	uint8_t close_reason_len;
 	const char *close_reason; /* the close-code table's text, or close_reason_copy */
 	char *close_reason_copy;  /* malloc'd when the reason is not the table's */
-	size_t close_reason_len;
+
+	char id[WSG_SESSION_ID_LEN + 1];
 };
+
+/* When the session opened, in Unix milliseconds (derived: one clock less per session). */
+static inline uint64_t session_opened_wall_ms(const struct session *s, uint64_t now_ms, uint64_t now_wall_ms)
+{
+	return now_wall_ms - (now_ms - s->opened_ms);
+}
+
+/* The client's address (behind a trusted proxy, the forwarded one), and the proxy's ("" when direct). */
+static inline const char *session_peer(const struct session *s)
+{
+	return s->device + strlen(s->device) + 1;
+}
+
+static inline const char *session_via(const struct session *s)
+{
+	const char *peer = session_peer(s);
+
+	return peer + strlen(peer) + 1;
+}
 
 #endif

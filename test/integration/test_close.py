@@ -30,6 +30,18 @@ class ClientCloseTest(WsgateTestCase):
         line = self.server.wait_for_log(r"event=session_close\b.*by=client")
         self.assertIn('code=1000 reason="bye"', line)
 
+    def test_longest_close_reason_echoed_whole(self):
+        # lws's receive buffer is small (128 bytes): a control frame must still arrive whole
+        payload = b"\x0f\xa0" + "é".encode() * 61 + b"x"          # 2 + 123 bytes
+        self.assertEqual(self.answer_to(payload), payload)
+
+    def test_longest_ping_answered_whole(self):
+        payload = bytes(range(125))
+        self.client.send_frame(OP_PING, payload)
+        frame = self.client.recv_frame()
+        self.assertEqual((frame.opcode, frame.payload), (OP_PONG, payload))
+        self.assert_alive(self.client)
+
     def test_application_code_echoed(self):
         self.assertEqual(self.answer_to(b"\x0f\xa0"), b"\x0f\xa0")  # 4000
 

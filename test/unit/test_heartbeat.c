@@ -29,7 +29,7 @@ static void record_fire(struct hb_timer *timer, void *ctx)
 	struct recorder *r = ctx;
 	struct probe *p = container_of(timer, struct probe, timer);
 
-	CHECK(!timer->is_armed); /* disarmed before its callback */
+	CHECK(!hb_timer_is_armed(timer)); /* disarmed before its callback */
 	p->fired++;
 	p->fired_at = r->now;
 	r->calls++;
@@ -63,12 +63,12 @@ static void test_arm_and_cancel(void)
 	if (!CHECK_EQ_INT(hb_wheel_init(&w, 10, 16, 0), 0))
 		return;
 	hb_wheel_arm(&w, &a.timer, 100);
-	CHECK(a.timer.is_armed);
+	CHECK(hb_timer_is_armed(&a.timer));
 	CHECK_EQ_INT(a.timer.deadline_ms, 100);
 	CHECK_EQ_INT(w.armed_count, 1);
 
 	hb_wheel_cancel(&w, &a.timer);
-	CHECK(!a.timer.is_armed);
+	CHECK(!hb_timer_is_armed(&a.timer));
 	CHECK_EQ_INT(w.armed_count, 0);
 	hb_wheel_cancel(&w, &a.timer); /* cancelling a disarmed timer is harmless */
 	CHECK_EQ_INT(w.armed_count, 0);
@@ -131,7 +131,7 @@ static void test_advance_fires_exactly_the_due_timers_once(void)
 	CHECK_EQ_INT(advance_to(&r, 150), 5);
 	for (int i = 0; i < N; i++) {
 		CHECK_EQ_INT(p[i].fired, 1);
-		CHECK(!p[i].timer.is_armed);
+		CHECK(!hb_timer_is_armed(&p[i].timer));
 	}
 	CHECK_EQ_INT(w.armed_count, 0);
 	hb_wheel_free(&w);
@@ -194,7 +194,7 @@ static void test_deadline_beyond_one_revolution_fires_only_when_due(void)
 			far_fired_early_at = now;
 	}
 	CHECK_EQ_INT(far_fired_early_at, 0);
-	CHECK(far.timer.is_armed);
+	CHECK(hb_timer_is_armed(&far.timer));
 	CHECK_EQ_INT(advance_to(&r, 1000), 1);
 	CHECK_EQ_INT(far.fired, 1);
 	CHECK_EQ_INT(far.fired_at, 1000);
@@ -214,7 +214,7 @@ static void test_deadline_beyond_one_revolution_in_one_jump(void)
 		return;
 	hb_wheel_arm(&w, &far.timer, 500);
 	CHECK_EQ_INT(advance_to(&r, 490), 0); /* a jump of more than a revolution, not yet due */
-	CHECK(far.timer.is_armed);
+	CHECK(hb_timer_is_armed(&far.timer));
 	CHECK_EQ_INT(advance_to(&r, 500), 1);
 	hb_wheel_free(&w);
 }
@@ -233,7 +233,7 @@ static void test_timer_rearmed_from_its_own_callback(void)
 		CHECK_EQ_INT(fired, now % 100 == 0 ? 1 : 0);
 	}
 	CHECK_EQ_INT(a.fired, 10);
-	CHECK(a.timer.is_armed);
+	CHECK(hb_timer_is_armed(&a.timer));
 	CHECK_EQ_INT(a.timer.deadline_ms, 1100);
 	CHECK_EQ_INT(w.armed_count, 1);
 
@@ -381,7 +381,7 @@ static void test_start_arms_for_the_interval(void)
 
 	if (!driver_start(&d, &p))
 		return;
-	CHECK(p.hb.timer.is_armed);
+	CHECK(hb_timer_is_armed(&p.hb.timer));
 	CHECK_EQ_INT(p.hb.timer.deadline_ms, 1000);
 	CHECK(!p.hb.is_awaiting_pong);
 	hb_wheel_free(&d.wheel);
@@ -401,7 +401,7 @@ static void test_idle_peer_gets_a_ping_at_the_interval(void)
 	CHECK_EQ_INT(p.last_ping_at, 1000);
 	CHECK(p.hb.is_awaiting_pong);
 	CHECK_EQ_INT(p.hb.ping_sent_ms, 1000);
-	CHECK(p.hb.timer.is_armed);
+	CHECK(hb_timer_is_armed(&p.hb.timer));
 	CHECK_EQ_INT(p.hb.timer.deadline_ms, 1500);
 	hb_wheel_free(&d.wheel);
 }
@@ -420,7 +420,7 @@ static void test_frame_after_the_ping_rearms(void)
 	CHECK_EQ_INT(p.timeouts, 0);
 	CHECK_EQ_INT(p.rearms, 1);
 	CHECK(!p.hb.is_awaiting_pong);
-	CHECK(p.hb.timer.is_armed);
+	CHECK(hb_timer_is_armed(&p.hb.timer));
 	CHECK_EQ_INT(p.hb.timer.deadline_ms, 2200);
 	run_until(&d, 2190);
 	CHECK_EQ_INT(p.pings, 1);
@@ -458,7 +458,7 @@ static void test_silent_peer_times_out_at_ping_plus_timeout(void)
 	run_until(&d, 1500);
 	CHECK_EQ_INT(p.timeouts, 1);
 	CHECK_EQ_INT(p.timed_out_at, 1500);
-	CHECK(!p.hb.timer.is_armed); /* a timed-out session is not re-armed */
+	CHECK(!hb_timer_is_armed(&p.hb.timer)); /* a timed-out session is not re-armed */
 	CHECK_EQ_INT(d.wheel.armed_count, 0);
 	run_until(&d, 10000);
 	CHECK_EQ_INT(p.pings, 1);
