@@ -73,6 +73,9 @@ struct wsg_config {
 	unsigned messages_per_second; /* per session, token bucket */
 	unsigned burst;
 	unsigned max_subscriptions; /* per session */
+
+	/* http: static files (www/) served by lws's own file mount on every listener */
+	char *http_root; /* a directory, resolved like listen_tls.cert; NULL: none served */
 };
 
 /*

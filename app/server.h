@@ -37,6 +37,8 @@ struct wsg_server {
 	ev_signal on_sigterm, on_sigint;
 	bool is_stopping;
 	uint64_t stop_deadline_ms;
+	/* http.root: lws's file mount at "/", shared by both listeners (set in create_listener) */
+	struct lws_http_mount www_mount;
 };
 
 int server_init(struct wsg_server *server, struct wsg_config *config);
