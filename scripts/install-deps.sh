@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what wsgate needs from Debian's packages; with --test also the test
-# tools (Python websockets, nginx, cppcheck, clang-format from Debian; wscat from
-# npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
-# asks apt only for what is missing, and runs 'apt-get update' at most once.
+# tools (Python websockets, nginx, cppcheck, clang-format, chromium from Debian;
+# wscat and playwright-core, which drives that chromium, from npm), with --bench
+# also the benchmark tools (gnuplot, Node ws). Idempotent: it asks apt only for
+# what is missing, and runs 'apt-get update' at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev
 	libconfig-dev openssl)
-test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
+test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format chromium)
 
 bench_packages=(gnuplot-nox nodejs npm util-linux)
 
@@ -34,7 +35,8 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]] && [[ ! -x node_modules/.bin/wscat || ! -d node_modules/ws ]]; then
-	echo "install-deps: installing wscat and ws (npm, into ./node_modules)"
+if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]] &&
+	[[ ! -x node_modules/.bin/wscat || ! -d node_modules/ws || ! -d node_modules/playwright-core ]]; then
+	echo "install-deps: installing wscat, ws and playwright-core (npm, into ./node_modules; no browser download)"
 	npm install --no-audit --no-fund --loglevel=error >/dev/null
 fi
