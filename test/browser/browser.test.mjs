@@ -205,12 +205,16 @@ test("SIGSTOP: the page declares the connection dead within heartbeat_ms + its t
   assert.ok(took <= heartbeat + pongTimeout + 300, `declared dead after ${took} ms`);
   assert.ok(took >= pongTimeout, `not before the pong timeout: ${took} ms`);
   await screenshot(page, "sigstop-dead");
+  const seen = (await events(page)).length; // no welcome can come while wsgate is stopped
 
   server.signal("SIGCONT");
   resumed = true;
-  const back = await waitForEvent(page, { type: "welcome" }, 10000, (await events(page)).length);
+  const back = await waitForEvent(page, { type: "welcome" }, 10000, seen);
   assert.equal(back.user, "alice");
-  await waitForEvent(page, { type: "state", state: "open" }, 5000, (await events(page)).length - 2);
+  for (const e of await events(page, "close")) assert.ok([4100, 1006].includes(e.code), JSON.stringify(e));
+  await waitForEvent(page, { type: "state", state: "open" }, 5000, seen);
+  // the server took the dead connection's close frame first: no 4001 for the new one
+  assert.match(await server.waitForLog(/event=session_close /), / code=4100 reason="heartbeat timeout" by=client /);
   await screenshot(page, "sigstop-back");
 });
 
