@@ -100,9 +100,13 @@ export class WsgateClient {
       if (this.state === "waiting") this._reconnectNow("online");
     };
     this._onPageHide = (e) => this._pageHidden(e);
+    this._onPageShow = (e) => {
+      if (e && e.persisted && this._hiddenInCache) this.connect();
+    };
     if (this._window && this._window.addEventListener) {
       this._window.addEventListener("online", this._onOnline);
       this._window.addEventListener("pagehide", this._onPageHide);
+      this._window.addEventListener("pageshow", this._onPageShow);
     }
     if (this.options.autoConnect) Promise.resolve().then(() => this.state === "idle" && this.connect());
   }
@@ -140,6 +144,8 @@ export class WsgateClient {
     if (this.state === "connecting" || this.state === "open") return;
     this._clearRetry();
     this._stoppedByPage = false;
+    this._hiddenInCache = false;
+    this.attempt = 0;
     this._open();
   }
 
@@ -168,7 +174,9 @@ export class WsgateClient {
   _pageHidden(e) {
     if (e && e.persisted) {
       // kept in the back/forward cache: close now, reconnect if the page comes back
+      const wasActive = this.state !== "stopped" && this.state !== "idle";
       this.close(1000, "page hidden");
+      this._hiddenInCache = wasActive;
       return;
     }
     this._stoppedByPage = true;
@@ -283,8 +291,9 @@ export class WsgateClient {
       this._retryTimer = null;
       this._open();
     }, ms);
-    this._setState("waiting", { retryInMs: ms, attempt: this.attempt });
-    // offline: the wait ends at the "online" event (or the timer, whichever first)
+    // offline: the wait ends at the "online" event, or with the timer, whichever comes first
+    const offline = !!this._navigator && this._navigator.onLine === false;
+    this._setState("waiting", { retryInMs: ms, attempt: this.attempt, offline });
   }
 
   _reconnectNow() {

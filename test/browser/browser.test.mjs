@@ -218,6 +218,30 @@ test("SIGSTOP: the page declares the connection dead within heartbeat_ms + its t
   await screenshot(page, "sigstop-back");
 });
 
+test("offline, then online: the online event ends the reconnect wait at once", async (t) => {
+  const server = await startWsgate(t);
+  const page = await newPage(t);
+  await page.goto(demoUrl(server.url(""), { token: TOKENS.alice, device: "d1", backoffBaseMs: "600000", backoffMaxMs: "600000" }));
+  await waitForEvent(page, { type: "welcome" });
+  server.signal("SIGTERM");
+  const close = await waitForEvent(page, { type: "close" });
+  assert.equal(close.code, 1001);
+  assert.equal((await server.proc.exited).code, 0);
+  await server.start();
+  await browser.context.setOffline(true);
+  t.after(() => browser.context.setOffline(false));
+  assert.equal(await page.evaluate(() => navigator.onLine), false);
+  const seen = (await events(page)).length;
+  const onlineAt = Date.now();
+  await browser.context.setOffline(false);
+  const welcome = await waitForEvent(page, { type: "welcome" }, 5000, seen);
+  const waited = welcome.t - onlineAt;
+  assert.ok(waited < 2000, `reconnected ${waited} ms after the online event`);
+  if (close.retryInMs > waited + 1000) t.diagnostic(`the timer alone would have waited ${close.retryInMs} ms`);
+  else t.diagnostic(`jitter drew a short wait (${close.retryInMs} ms): this run does not tell the event from the timer`);
+  await screenshot(page, "online-again");
+});
+
 test("leaving the page closes the socket with 1001 from the browser: the server logs by=client", async (t) => {
   const server = await startWsgate(t);
   const page = await newPage(t);
@@ -227,6 +251,25 @@ test("leaving the page closes the socket with 1001 from the browser: the server 
   await page.goto("about:blank");
   const line = await server.waitForLog(/event=session_close /);
   assert.match(line, / code=1001 reason="[^"]*" by=client /);
+});
+
+test("a page of another origin reads the refusal reason through CORS", async (t) => {
+  const server = await startWsgate(t);
+  const page = await newPage(t);
+  // the page's origin is http://localhost:PORT, the WebSocket's http://127.0.0.1:PORT
+  await page.goto(demoUrl(`http://localhost:${server.port}`, { token: "wrong-token", url: `ws://127.0.0.1:${server.port}/ws` }));
+  const close = await waitForEvent(page, { type: "close" });
+  assert.deepEqual([close.code, close.reason, close.viaHttp], [4003, "invalid token", true]);
+  await screenshot(page, "cross-origin");
+
+  // an origin outside auth.origins gets no CORS answer: the page cannot read why (by design)
+  const strict = await startWsgate(t, { auth: { origins: ["https://app.example"] } });
+  const other = await newPage(t);
+  await other.goto(demoUrl(`http://localhost:${strict.port}`, { token: TOKENS.alice, url: `ws://127.0.0.1:${strict.port}/ws` }));
+  const blind = await waitForEvent(other, { type: "close" });
+  assert.deepEqual([blind.code, blind.viaHttp, blind.willReconnect], [1006, false, true]);
+  assert.match(blind.reason, /could not be asked why/);
+  assert.match(await strict.waitForLog(/event=handshake_refused /), / code=4003 reason="origin not allowed" /);
 });
 
 describe("through the shipped nginx config over wss", () => {

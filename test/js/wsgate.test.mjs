@@ -316,3 +316,32 @@ test("pagehide: no reconnect after the page goes away", async () => {
   assert.equal(sockets.length, 1);
   assert.equal(clock.pending, 0);
 });
+
+test("pagehide into the back/forward cache closes now; pageshow from it reconnects", async () => {
+  const { sockets, client, win } = setup();
+  client.connect();
+  sockets[0].open();
+  sockets[0].welcome();
+  win.dispatch("pagehide", { persisted: true });
+  assert.deepEqual(sockets[0].closedWith, { code: 1000, reason: "page hidden" });
+  assert.equal(client.state, "stopped");
+  win.dispatch("pageshow", { persisted: true });
+  assert.equal(sockets.length, 2);
+  assert.equal(client.state, "connecting");
+});
+
+test("offline: the waiting state says so, and the online event ends the wait", async () => {
+  const nav = { onLine: false };
+  const { sockets, client, win, events, clock } = setup({ navigator: nav });
+  client.connect();
+  sockets[0].open();
+  sockets[0].welcome();
+  sockets[0].serverClose(1006, "", false);
+  await flush();
+  const waiting = events.filter((e) => e.type === "state" && e.state === "waiting");
+  assert.deepEqual(waiting.map((e) => e.offline), [true]);
+  nav.onLine = true;
+  win.dispatch("online");
+  assert.equal(sockets.length, 2);
+  assert.equal(clock.pending, 1, "the retry timer is gone; only the new connect timeout");
+});
