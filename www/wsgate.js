@@ -293,7 +293,7 @@ export class WsgateClient {
     }, ms);
     // offline: the wait ends at the "online" event, or with the timer, whichever comes first
     const offline = !!this._navigator && this._navigator.onLine === false;
-    this._setState("waiting", { retryInMs: ms, attempt: this.attempt, offline });
+    this._setState("waiting", { retryInMs: ms, attempt: this.attempt, ...(offline ? { offline } : {}) });
   }
 
   _reconnectNow() {
