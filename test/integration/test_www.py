@@ -92,6 +92,30 @@ class StaticFilesTest(WsgateTestCase):
         _, response = self.connect(TOKENS["bob"], "d2", path="/wsgate.js")
         self.assertEqual(response.status, 404, repr(response))
 
+    def test_keep_alive_across_files_routes_and_verdicts(self):
+        """nginx keeps upstream connections alive: each answer must end its
+        transaction cleanly whichever path (file, fallback, API) gave it."""
+        self.start()
+        client = self.raw()
+        steps = [("GET", "/wsgate.js", None, 200, read("wsgate.js")),
+                 ("GET", "/healthz", None, 200, b'{"status":"ok","sessions":0}'),
+                 ("GET", "/", None, 200, read("index.html")),
+                 ("POST", "/api/publish", b'{"channel":"news","data":1}', 200, b'{"delivered":0}'),
+                 ("GET", "/ws?token=wrong", None, 403, b'{"code":4003,"reason":"invalid token"}'),
+                 ("GET", "/nope", None, 404, b'{"error":"not found"}'),
+                 ("GET", "/close-codes", None, 200, None),
+                 ("GET", "/index.html", None, 200, read("index.html"))]
+        for method, path, body, status, expected in steps:
+            with self.subTest(method=method, path=path):
+                head = "%s %s HTTP/1.1\r\nHost: x\r\n" % (method, path)
+                if method == "POST":
+                    head += "Authorization: Bearer %s\r\nContent-Length: %d\r\n" % (API_KEY, len(body))
+                client.send_raw((head + "\r\n").encode() + (body or b""))
+                response = client.read_http_response()
+                self.assertEqual(response.status, status, repr(response)[:300])
+                if expected is not None:
+                    self.assertEqual(response.body, expected)
+
     def test_no_root_no_files(self):
         self.start_server()
         for path in ("/", "/wsgate.js", "/index.html"):
