@@ -438,12 +438,7 @@ static int load_shutdown(struct loader *ld, const config_setting_t *root, struct
 	return get_uint(ld, g, "shutdown", "grace_ms", 0, 600000, &c->shutdown_grace_ms);
 }
 
-/*
- * http.root: the directory lws's file mount serves at "/" (the browser client and
- * demo page). "" serves nothing. lws builds each file's path in a 256-byte
- * buffer, so the root must leave room for the file's name.
- */
-#define WSG_HTTP_ROOT_MAX 192
+/* http.root: the directory lws's file mount serves at "/" (the browser client and demo page); "" is off. */
 
 static int load_http(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {

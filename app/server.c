@@ -571,10 +571,11 @@ static int create_listener(struct wsg_server *server, const char *address, int p
 	}
 	/* ---- http.root: static files with lws's own mount (MIME types from lws's table) ---- */
 	if (server->config->http_root) {
+		util_strlcpy(server->www_root, server->config->http_root, sizeof(server->www_root));
 		/* a path naming no file falls through to LWS_CALLBACK_HTTP; upgrades never reach it */
 		server->www_mount = (struct lws_http_mount){ .mountpoint = "/",
 							     .mountpoint_len = 1,
-							     .origin = server->config->http_root,
+							     .origin = server->www_root,
 							     .def = "index.html",
 							     .origin_protocol = LWSMPRO_FILE };
 		info.mounts = &server->www_mount;
