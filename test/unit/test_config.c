@@ -715,6 +715,13 @@ static void test_http_root(void)
 	snprintf(text, sizeof(text), "%s:3: key 'http.root' must name a directory: /dev/null is not one", path);
 	CHECK_EQ_STR(err, text);
 
+	/* lws builds each file's path in 256 bytes */
+	char longer[WSG_HTTP_ROOT_MAX + 2];
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[0] = '/';
+	longer[sizeof(longer) - 1] = '\0';
+	snprintf(text, sizeof(text), ONE_TOKEN "http = {\n  root = \"%s\";\n};\n", longer);
+	expect_error(text, 3, "key 'http.root' must be at most 192 bytes long (after resolving)");
 	expect_error(ONE_TOKEN "http = {\n  root = 1;\n};\n", 3, "key 'http.root' must be a string");
 	expect_error(ONE_TOKEN "http = {\n  rot = \"www\";\n};\n", 3, "unknown key 'http.rot'");
 	expect_error(ONE_TOKEN "http = \"www\";\n", 2, "key 'http' must be a group { ... }");
