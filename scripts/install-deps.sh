@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs what wsgate needs from Debian's packages; with --test also the test
-# tools (Python websockets, nginx, cppcheck, clang-format, chromium from Debian;
-# wscat and playwright-core, which drives that chromium, from npm), with --bench
-# also the benchmark tools (gnuplot, Node ws). Idempotent: it asks apt only for
-# what is missing, and runs 'apt-get update' at most once.
+# tools (Python websockets, nginx, cppcheck, clang-format from Debian; wscat from
+# npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
+# asks apt only for what is missing, and runs 'apt-get update' at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev
 	libconfig-dev openssl)
-test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format chromium)
+test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
 
 bench_packages=(gnuplot-nox nodejs npm util-linux)
+
+# The browser tests drive Debian's chromium with playwright-core from npm (below): no browser is downloaded.
+test_packages+=(chromium)
 
 want=("${build_packages[@]}")
 case "${1:-}" in
@@ -37,6 +39,6 @@ fi
 
 if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]] &&
 	[[ ! -x node_modules/.bin/wscat || ! -d node_modules/ws || ! -d node_modules/playwright-core ]]; then
-	echo "install-deps: installing wscat, ws and playwright-core (npm, into ./node_modules; no browser download)"
+	echo "install-deps: installing wscat, ws and playwright-core (npm, into ./node_modules)"
 	npm install --no-audit --no-fund --loglevel=error >/dev/null
 fi
