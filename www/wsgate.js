@@ -67,6 +67,7 @@ export class WsgateClient {
       reconnect: { baseMs: 1000, maxMs: 30000 },
       pongTimeoutMs: 5000, // after our "ping", how long a silent server has before it is declared dead
       connectTimeoutMs: 10000, // from new WebSocket to open (and for the verdict query)
+      ghostWindowMs: undefined, // after losing an admitted session, how long a 4001 means that session (3 x heartbeat_ms)
       autoConnect: true,
       ...options,
     };
@@ -75,6 +76,7 @@ export class WsgateClient {
     this._fetch = options.fetch || (g.fetch && g.fetch.bind(g));
     this._timers = options.timers || { setTimeout: g.setTimeout.bind(g), clearTimeout: g.clearTimeout.bind(g) };
     this._random = options.random || Math.random;
+    this._now = options.now || Date.now;
     this._window = "window" in options ? options.window : g.window;
     this._navigator = "navigator" in options ? options.navigator : g.navigator;
 
@@ -95,6 +97,8 @@ export class WsgateClient {
     this._pending = new Map(); // id -> { resolve, reject, request }
     this._channels = new Map(); // channel -> { lastSeq, epoch, waiters: [] }
     this._stoppedByPage = false;
+    this._ghostUntil = null; // until when a 4001 may be our own lost session (see _closed)
+    this._lastHeartbeatMs = 0;
 
     this._onOnline = () => {
       if (this.state === "waiting") this._reconnectNow("online");
@@ -267,9 +271,18 @@ export class WsgateClient {
 
   // The one place a close is decided: report it, then stop or schedule one reconnect.
   _closed({ code, reason, wasClean, by, viaHttp = false }) {
-    const advice = adviceFor(code);
+    let advice = adviceFor(code);
     const wasAdmitted = this.attempt === 0 && this._hadWelcome;
     this._hadWelcome = false;
+    // A session lost without the server's word (1006, or declared dead here) stays open
+    // on the server until its own heartbeat timeout. With on_repeat = "reject-new" a
+    // reconnect meanwhile gets 4001 for that ghost, not for another tab: keep trying
+    // with backoff for a while. A first connect's 4001 (another tab) still stops.
+    const now = this._now();
+    if (wasAdmitted && (code === 1006 || (code === 4100 && by === "client")))
+      this._ghostUntil = now + (this.options.ghostWindowMs ?? 3 * (this._lastHeartbeatMs || 25000));
+    const ghost = code === 4001 && this._ghostUntil !== null && now < this._ghostUntil;
+    if (ghost) advice = ADVICE.BACKOFF;
     this._failPending("connection closed (" + code + " " + reason + ")");
     if (this._stoppedByPage) return;
     let retryInMs = null;
@@ -277,7 +290,9 @@ export class WsgateClient {
     else if (advice !== ADVICE.STOP) retryInMs = backoffDelay(this.attempt, this.options.reconnect, this._random);
     const willReconnect = retryInMs !== null;
     if (willReconnect) this.attempt++;
-    this._emit("close", { code, reason, advice, willReconnect, retryInMs, wasClean: !!wasClean, by, viaHttp });
+    this._emit("close", {
+      code, reason, advice, willReconnect, retryInMs, wasClean: !!wasClean, by, viaHttp, ...(ghost ? { ghost } : {}),
+    });
     if (!willReconnect) {
       this._setState("stopped", { code, reason, why: code + " " + reason });
       return;
@@ -367,6 +382,8 @@ export class WsgateClient {
       case "welcome":
         this.session = msg;
         this._hadWelcome = true;
+        this._ghostUntil = null;
+        this._lastHeartbeatMs = msg.heartbeat_ms;
         this.attempt = 0;
         this._armHeartbeat();
         this._setState("open", { session: msg.session });

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 
 import { loadClient } from "../js/load-client.mjs";
 import {
-  Nginx, TOKENS, Wsgate, demoUrl, events, genCerts, launchBrowser, screenshot, sleep, waitForEvent,
+  Nginx, Relay, TOKENS, Wsgate, demoUrl, events, genCerts, launchBrowser, screenshot, sleep, waitForEvent,
 } from "./harness.mjs";
 
 const { ADVICE, CLOSE_POLICY, adviceFor } = await loadClient();
@@ -216,6 +216,26 @@ test("SIGSTOP: the page declares the connection dead within heartbeat_ms + its t
   // the server took the dead connection's close frame first: no 4001 for the new one
   assert.match(await server.waitForLog(/event=session_close /), / code=4100 reason="heartbeat timeout" by=client /);
   await screenshot(page, "sigstop-back");
+});
+
+test("the network path dies: 1006, then 4001 for the ghost session is retried until wsgate times it out", async (t) => {
+  const server = await startWsgate(t, { heartbeat: { interval_ms: 500, timeout_ms: 500 } });
+  const relay = await new Relay(server.port).start();
+  t.after(() => relay.stop());
+  const page = await newPage(t);
+  await page.goto(demoUrl(server.url(""), {
+    token: TOKENS.alice, device: "d1", url: `ws://127.0.0.1:${relay.port}/ws`, backoffBaseMs: "150", backoffMaxMs: "300",
+  }));
+  await waitForEvent(page, { type: "welcome" });
+  relay.dropClients();
+  const lost = await waitForEvent(page, { type: "close" });
+  assert.deepEqual([lost.code, lost.by, lost.willReconnect], [1006, "network", true]);
+  const ghost = await waitForEvent(page, { type: "close", code: 4001 }, 5000);
+  assert.deepEqual([ghost.reason, ghost.ghost, ghost.advice, ghost.willReconnect], ["repeat connect channel", true, ADVICE.BACKOFF, true]);
+  await waitForEvent(page, { type: "welcome" }, 5000, (await events(page)).findIndex((e) => e.code === 4001));
+  assert.match(await server.waitForLog(/event=session_close .* code=4100 /), / reason="heartbeat timeout" by=server /);
+  assert.equal(await page.evaluate(() => window.demo.client.state), "open");
+  await screenshot(page, "ghost-session");
 });
 
 test("offline, then online: the online event ends the reconnect wait at once", async (t) => {

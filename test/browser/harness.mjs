@@ -258,6 +258,57 @@ export class Nginx {
   }
 }
 
+// ---- a TCP relay that can lose its clients without telling wsgate ----
+// dropClients() ends every client's connection (the page sees 1006, no close frame)
+// and keeps the wsgate side open and silent, as a dead network path would: wsgate
+// still holds those sessions until its heartbeat timeout.
+export class Relay {
+  constructor(upstreamPort) {
+    this.upstreamPort = upstreamPort;
+    this.pairs = new Set();
+  }
+
+  async start() {
+    this.port = await freePort();
+    this.server = net.createServer((client) => {
+      const upstream = net.connect({ host: HOST, port: this.upstreamPort });
+      const pair = { client, upstream };
+      this.pairs.add(pair);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        this.pairs.delete(pair);
+      };
+      client.on("error", end);
+      upstream.on("error", end);
+      upstream.on("close", end);
+      client.on("close", () => !pair.dropped && end());
+    });
+    await new Promise((resolve) => this.server.listen(this.port, HOST, resolve));
+    return this;
+  }
+
+  dropClients() {
+    for (const pair of this.pairs) {
+      pair.dropped = true;
+      pair.client.unpipe(pair.upstream);
+      pair.upstream.unpipe(pair.client);
+      pair.upstream.resume(); // read and discard what wsgate sends (its pings): nothing answers
+      pair.client.destroy();
+    }
+  }
+
+  async stop() {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 // ---- Chromium ----
 export async function launchBrowser() {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "wsgate-chromium-"));

@@ -22,6 +22,7 @@ function setup(options = {}, fetchAnswers = []) {
     WebSocket: FakeWebSocket,
     fetch,
     timers: clock,
+    now: () => clock.now,
     random: () => 0.5,
     window: win,
     navigator: { onLine: true },
@@ -344,4 +345,41 @@ test("offline: the waiting state says so, and the online event ends the wait", a
   win.dispatch("online");
   assert.equal(sockets.length, 2);
   assert.equal(clock.pending, 1, "the retry timer is gone; only the new connect timeout");
+});
+
+test("4001 right after losing our own session is that ghost: backoff until the window ends, then stop", async () => {
+  const { clock, sockets, client, closes } = setup({}, () => ({ status: 426, body: { code: 0, reason: "upgrade required" } }));
+  client.connect();
+  sockets[0].open();
+  sockets[0].welcome(1000); // ghost window: 3 x 1000 ms
+  sockets[0].serverClose(1006, "", false); // the network went away; the server has not noticed
+  await flush();
+  await clock.advance(closes()[0].retryInMs);
+  sockets[1].open();
+  sockets[1].serverClose(4001, "repeat connect channel");
+  await flush();
+  assert.deepEqual(
+    [closes()[1].code, closes()[1].advice, closes()[1].willReconnect, closes()[1].ghost],
+    [4001, ADVICE.BACKOFF, true, true]
+  );
+  await clock.advance(3000); // past the window
+  const last = sockets.at(-1);
+  last.open();
+  last.serverClose(4001, "repeat connect channel");
+  await flush();
+  assert.deepEqual([closes().at(-1).willReconnect, closes().at(-1).ghost], [false, undefined]);
+  assert.equal(client.state, "stopped");
+});
+
+test("a 4001 after a clean server close is another tab's: stop at once", async () => {
+  const { clock, sockets, client, closes } = setup();
+  client.connect();
+  sockets[0].open();
+  sockets[0].welcome(1000);
+  sockets[0].serverClose(1001, "server shutting down");
+  await clock.advance(closes()[0].retryInMs);
+  sockets[1].open();
+  sockets[1].serverClose(4001, "repeat connect channel");
+  await flush();
+  assert.deepEqual([closes()[1].willReconnect, closes()[1].ghost], [false, undefined]);
 });
