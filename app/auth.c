@@ -32,7 +32,7 @@ static const struct wsg_token *find_token(const struct wsg_config *config, const
 	return found;
 }
 
-static bool is_origin_allowed(const struct wsg_config *config, const char *origin)
+bool auth_is_origin_allowed(const struct wsg_config *config, const char *origin)
 {
 	/* No Origin header: not a browser, so no cross-site hijacking to guard against. */
 	if (!config->origins || !origin)
@@ -72,7 +72,7 @@ void auth_refuse(struct auth_verdict *out, enum handshake_outcome outcome, int c
 
 void auth_decide(const struct wsg_config *config, const struct auth_request *req, struct auth_verdict *out)
 {
-	if (!is_origin_allowed(config, req->origin)) {
+	if (!auth_is_origin_allowed(config, req->origin)) {
 		auth_refuse(out, HANDSHAKE_ORIGIN_NOT_ALLOWED, WSG_CLOSE_FORBIDDEN, "origin not allowed");
 		return;
 	}

@@ -37,6 +37,9 @@ void auth_refuse(struct auth_verdict *out, enum handshake_outcome outcome, int c
  */
 const char *auth_bearer_token(const char *authorization);
 
+/* True when origin may connect: auth.origins unset or holding it; NULL (no Origin header) is allowed. */
+bool auth_is_origin_allowed(const struct wsg_config *config, const char *origin);
+
 /* True when a Sec-WebSocket-Protocol list ("a, b") names protocol. */
 bool auth_offers_protocol(const char *list, const char *protocol);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth.h"
 #include "channel.h"
@@ -437,6 +438,35 @@ static int load_shutdown(struct loader *ld, const config_setting_t *root, struct
 	return get_uint(ld, g, "shutdown", "grace_ms", 0, 600000, &c->shutdown_grace_ms);
 }
 
+/* http.root: the directory lws's file mount serves at "/" (the browser client and demo page); "" is off. */
+
+static int load_http(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "root", NULL };
+	config_setting_t *g;
+	const config_setting_t *s;
+	struct stat st;
+
+	if (get_group(ld, root, "http", &g) || (g && check_known_keys(ld, g, "http", known)) ||
+	    get_string(ld, g, "http", "root", &c->http_root))
+		return -1;
+	s = g ? config_setting_get_member(g, "root") : NULL;
+	if (c->http_root && !*c->http_root) {
+		free(c->http_root);
+		c->http_root = NULL;
+	}
+	if (!c->http_root)
+		return 0;
+	if (resolve_path(ld, s, &c->http_root))
+		return -1;
+	if (strlen(c->http_root) > WSG_HTTP_ROOT_MAX)
+		return fail_at(ld, line_of(s), "key 'http.root' must be at most %d bytes long (after resolving)",
+			       WSG_HTTP_ROOT_MAX);
+	if (stat(c->http_root, &st) || !S_ISDIR(st.st_mode))
+		return fail_at(ld, line_of(s), "key 'http.root' must name a directory: %s is not one", c->http_root);
+	return 0;
+}
+
 static int load_globs(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
 		      struct wsg_globs *globs)
 {
@@ -581,8 +611,9 @@ static struct wsg_config *config_defaults(const char *path)
 
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
 {
-	static const char *const known[] = { "listen",	  "listen_tls", "proxy",  "websocket", "auth",	 "sessions",
-					     "heartbeat", "shutdown",	"limits", "api",       "tokens", NULL };
+	static const char *const known[] = { "listen",	 "listen_tls", "proxy",	   "websocket", "auth",
+					     "sessions", "heartbeat",  "shutdown", "limits",	"api",
+					     "tokens",	 "http",       NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
@@ -607,7 +638,7 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	    load_proxy(&ld, root, c) || load_websocket(&ld, root, c) || load_auth(&ld, root, c) ||
 	    load_sessions(&ld, root, c) || load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) ||
 	    load_limits(&ld, root, c) || load_api(&ld, root, c) || load_tokens(&ld, root, c) ||
-	    check_limits_fit(&ld, root, c))
+	    check_limits_fit(&ld, root, c) || load_http(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;
@@ -629,6 +660,7 @@ void config_free(struct wsg_config *c)
 	free(c->tls_key);
 	free(c->trusted_proxies);
 	free(c->ws_path);
+	free(c->http_root);
 	for (size_t i = 0; i < c->origin_count; i++)
 		free(c->origins[i]);
 	free(c->origins);

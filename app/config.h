@@ -14,6 +14,8 @@
 #define WSG_TOKEN_DIGEST_LEN 32
 #define WSG_USER_MAX	     64
 #define WSG_DEVICE_MAX	     64
+/* lws builds a served file's path in 256 bytes: the root leaves room for the file's name */
+#define WSG_HTTP_ROOT_MAX 192
 
 enum wsg_reject_mode { WSG_REJECT_HTTP, WSG_REJECT_CLOSE };
 enum wsg_repeat_policy { WSG_REPEAT_REJECT_NEW, WSG_REPEAT_REPLACE_OLD };
@@ -73,6 +75,9 @@ struct wsg_config {
 	unsigned messages_per_second; /* per session, token bucket */
 	unsigned burst;
 	unsigned max_subscriptions; /* per session */
+
+	/* http: static files (www/) served by lws's own file mount on every listener */
+	char *http_root; /* a directory, resolved like listen_tls.cert, at most WSG_HTTP_ROOT_MAX bytes; NULL: none */
 };
 
 /*

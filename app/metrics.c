@@ -71,6 +71,12 @@ char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
 	for (int i = 0; i < HANDSHAKE_OUTCOME_COUNT; i++)
 		emit(&t, "wsgate_handshakes_total{outcome=\"%s\"} %llu\n", outcome_names[i],
 		     (unsigned long long)m->handshakes[i]);
+	emit(&t, "# HELP wsgate_verdict_queries_total Plain GETs on the WebSocket path answered with the verdict an "
+		 "upgrade would get, by that verdict (admitted: 426).\n"
+		 "# TYPE wsgate_verdict_queries_total counter\n");
+	for (int i = 0; i < HANDSHAKE_OUTCOME_COUNT; i++)
+		emit(&t, "wsgate_verdict_queries_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+		     (unsigned long long)m->verdict_queries[i]);
 	emit(&t, "# HELP wsgate_closes_total Session closes by close code (1006: dropped without a close frame).\n"
 		 "# TYPE wsgate_closes_total counter\n");
 	for (int code = 0; code < METRICS_CLOSE_CODE_MAX; code++)

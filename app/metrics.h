@@ -26,6 +26,8 @@ enum handshake_outcome {
 
 struct metrics {
 	uint64_t handshakes[HANDSHAKE_OUTCOME_COUNT];
+	/* plain GETs on websocket.path asking what an upgrade would get, by that verdict */
+	uint64_t verdict_queries[HANDSHAKE_OUTCOME_COUNT];
 	uint64_t closes[METRICS_CLOSE_CODE_MAX]; /* by close code; 1006 for drops */
 	uint64_t messages_in, messages_out;
 	uint64_t bytes_in, bytes_out;

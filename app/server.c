@@ -582,6 +582,18 @@ static int create_listener(struct wsg_server *server, const char *address, int p
 		/* WebSocket upgrades are HTTP/1.1; do not offer h2 */
 		info.alpn = "http/1.1";
 	}
+	/* ---- http.root: static files with lws's own mount (MIME types from lws's table) ---- */
+	if (server->config->http_root) {
+		util_strlcpy(server->www_root, server->config->http_root, sizeof(server->www_root));
+		/* a path naming no file falls through to LWS_CALLBACK_HTTP; upgrades never reach it */
+		server->www_mount = (struct lws_http_mount){ .mountpoint = "/",
+							     .mountpoint_len = 1,
+							     .origin = server->www_root,
+							     .def = "index.html",
+							     .origin_protocol = LWSMPRO_FILE };
+		info.mounts = &server->www_mount;
+	}
+	/* ---- end http.root ---- */
 	if (!lws_create_vhost(server->context, &info)) {
 		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d%s\"", address, port,
 			  is_tls ? " (tls)" : "");

@@ -39,6 +39,13 @@ struct wsg_server {
 	struct session *dirty_first; /* sessions with output to flush this loop turn */
 	bool is_stopping;
 	uint64_t stop_deadline_ms;
+	/*
+	 * http.root: lws's file mount at "/", shared by both listeners (set in
+	 * create_listener); the root is copied so that the vhosts never point into
+	 * a configuration that a reload may free.
+	 */
+	struct lws_http_mount www_mount;
+	char www_root[WSG_HTTP_ROOT_MAX + 1];
 };
 
 int server_init(struct wsg_server *server, struct wsg_config *config);

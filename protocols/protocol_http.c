@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "closecode_json.h"
 #include "protocols.h"
 #include "server.h"
 #include "util.h"
@@ -242,6 +243,73 @@ static int receive_body(struct lws *wsi, struct session *s, const void *in, size
 	return 0;
 }
 
+/* ---- public answers for browsers: the verdict query and /close-codes, with CORS ---- */
+
+/*
+ * A JSON response a page on another origin may read: Access-Control-Allow-Origin
+ * echoes the request's Origin when auth.origins allows it (no list: any). Only
+ * simple GETs (no custom header) come here, so no preflight is needed.
+ */
+static int respond_public(struct lws *wsi, unsigned status, json_t *json)
+{
+	const struct wsg_config *config = server_of(wsi)->config;
+	unsigned char head[LWS_PRE + 1024], *start = head + LWS_PRE, *p = start, *end = head + sizeof(head) - 1;
+	char origin[512], *body = json ? json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	size_t len = body ? strlen(body) : 0;
+	bool has_origin = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0;
+	unsigned char *out = NULL;
+	int rc = -1;
+
+	json_decref(json);
+	if (!body)
+		return -1;
+	/* our status line, as in respond(): lws has no text for 426 */
+	p += lws_snprintf((char *)p, (size_t)(end - p), "HTTP/1.1 %u %s\r\n", status, status_text(status));
+	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)"application/json",
+					 16, &p, end) ||
+	    lws_add_http_header_content_length(wsi, len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &p,
+					 end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, &p,
+					end) ||
+	    (has_origin && auth_is_origin_allowed(config, origin) &&
+	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
+					  (const unsigned char *)origin, (int)strlen(origin), &p, end)) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		goto out;
+	out = malloc(LWS_PRE + len);
+	if (!out)
+		goto out;
+	memcpy(out + LWS_PRE, body, len);
+	rc = lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+out:
+	free(out);
+	free(body);
+	return rc;
+}
+
+/*
+ * A plain GET on websocket.path with the upgrade's query and credentials: the
+ * verdict the upgrade would get (server_decide, the same function), as the
+ * same status and {"code","reason"} body as an HTTP refusal, or 426 with code 0
+ * when it would be admitted. A browser's WebSocket hides the 403 of a refused
+ * upgrade; this lets the page learn why. It reveals no more than a connect
+ * attempt (no repeat-connect check: that needs a session) and costs the same.
+ */
+static int answer_verdict_query(struct lws *wsi, struct wsg_server *server)
+{
+	struct auth_verdict v;
+
+	server_decide(server, wsi, &v);
+	server->metrics.verdict_queries[v.outcome]++;
+	if (!v.close_code)
+		return respond_public(wsi, 426, json_pack("{s:i, s:s}", "code", 0, "reason", "upgrade required"));
+	return respond_public(wsi, (unsigned)v.http_status,
+			      json_pack("{s:i, s:s}", "code", v.close_code, "reason", v.reason));
+}
+
+/* ---- end public answers ---- */
+
 static int serve_http(struct lws *wsi, struct session *s, const char *path)
 {
 	struct wsg_server *server = server_of(wsi);
@@ -250,6 +318,11 @@ static int serve_http(struct lws *wsi, struct session *s, const char *path)
 	struct api_response resp;
 	int rc;
 
+	if (!strcmp(path, "/close-codes")) {
+		rc = is_get ? respond_public(wsi, 200, closecode_json())
+			    : respond_json(wsi, 405, "{\"error\":\"method not allowed\"}");
+		return rc || lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
 	if (api_is_route(path)) {
 		if (is_post)
 			return begin_post(wsi, s, path);
@@ -264,7 +337,9 @@ static int serve_http(struct lws *wsi, struct session *s, const char *path)
 		api_handle(server, &req, &resp);
 		return finish(wsi, &resp);
 	}
-	if (is_ws_path(wsi, server))
+	if (is_ws_path(wsi, server) && is_get)
+		rc = answer_verdict_query(wsi, server);
+	else if (is_ws_path(wsi, server))
 		rc = respond_json(wsi, 426, "{\"error\":\"this path takes WebSocket upgrades only\"}");
 	else
 		rc = respond_json(wsi, HTTP_STATUS_NOT_FOUND, "{\"error\":\"not found\"}");

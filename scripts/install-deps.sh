@@ -14,6 +14,9 @@ test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format
 
 bench_packages=(gnuplot-nox nodejs npm util-linux)
 
+# The browser tests drive Debian's chromium with playwright-core from npm (below): no browser is downloaded.
+test_packages+=(chromium)
+
 want=("${build_packages[@]}")
 case "${1:-}" in
 --test) want+=("${test_packages[@]}") ;;
@@ -36,7 +39,8 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]] && [[ ! -x node_modules/.bin/wscat || ! -d node_modules/ws ]]; then
-	echo "install-deps: installing wscat and ws (npm, into ./node_modules)"
+if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]] &&
+	[[ ! -x node_modules/.bin/wscat || ! -d node_modules/ws || ! -d node_modules/playwright-core ]]; then
+	echo "install-deps: installing wscat, ws and playwright-core (npm, into ./node_modules)"
 	npm install --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -290,18 +290,29 @@ class NginxProxyTest(NginxTestBase):
             self.assertRegex(line, r" code=1001 reason=\"server shutting down\" by=server ")
 
     def test_plain_get_on_ws_path_426_and_other_path_404_through_nginx(self):
-        """Non-upgrade requests: /ws gets wsgate's 426, / goes to wsgate by
-        `location /` and gets its 404."""
+        """Non-upgrade requests: /ws gets wsgate's verdict query answer (426 when
+        the upgrade would be admitted, the refusal's status and JSON otherwise,
+        with CORS), / goes to wsgate by `location /` and gets its 404."""
         context = client_ssl_context(self.cafile)
-        for path, status in (("/ws?token=%s&device=d1" % TOKENS["alice"], 426), ("/", 404)):
+        origin = {"Origin": "https://page.example"}
+        for path, status, body in (
+                ("/ws?token=%s&device=d1" % TOKENS["alice"], 426, b'{"code":0,"reason":"upgrade required"}'),
+                ("/ws?token=wrong&device=d1", 403, b'{"code":4003,"reason":"invalid token"}'),
+                ("/ws?token=%s&device=a%%20b" % TOKENS["alice"], 400,
+                 b'{"code":4000,"reason":"invalid device id"}'),
+                ("/", 404, b'{"error":"not found"}')):
             conn = http.client.HTTPSConnection(HOST, self.nginx.port, timeout=IO_TIMEOUT,
                                                context=context)
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=origin)
                 response = conn.getresponse()
-                body = response.read()
-                self.assertEqual(response.status, status, (path, response.getheaders(), body))
+                received = response.read()
+                self.assertEqual((response.status, received), (status, body),
+                                 (path, response.getheaders()))
                 self.assertRegex(response.getheader("Server", ""), r"^nginx\b")   # proxied
+                if path.startswith("/ws"):
+                    self.assertEqual(response.getheader("Access-Control-Allow-Origin"),
+                                     "https://page.example")
             finally:
                 conn.close()
         self.assertEqual(self.server.log_lines("session_open"), [])

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "closecode_json.h"
 #include "util.h"
 
 /* ctest runs this from test/unit, so the project's README is two levels up. */
@@ -324,8 +325,37 @@ static void test_readme_table_lists_every_code_with_its_reason_and_advice(void)
 	free(readme);
 }
 
+/* The JSON of GET /close-codes and /api/close-codes: every table entry, in order, and the ranges. */
+static void test_json_lists_the_table_and_the_ranges(void)
+{
+	size_t count;
+	const struct wsg_close_info *table = closecode_table(&count);
+	json_t *json = closecode_json();
+	json_t *codes = json_object_get(json, "close_codes"), *ranges = json_object_get(json, "ranges");
+
+	if (!CHECK(json != NULL) || !CHECK(json_is_array(codes)) || !CHECK(json_is_array(ranges))) {
+		json_decref(json);
+		return;
+	}
+	CHECK_EQ_INT(json_array_size(codes), count);
+	for (size_t i = 0; i < count && i < json_array_size(codes); i++) {
+		json_t *e = json_array_get(codes, i);
+		CHECK_EQ_INT(json_integer_value(json_object_get(e, "code")), table[i].code);
+		CHECK_EQ_STR(json_string_value(json_object_get(e, "reason")), table[i].reason);
+		CHECK_EQ_STR(json_string_value(json_object_get(e, "advice")), closecode_advice_name(table[i].advice));
+		CHECK_EQ_STR(json_string_value(json_object_get(e, "meaning")), table[i].meaning);
+	}
+	char *text = json_dumps(ranges, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	CHECK_EQ_STR(text, "[{\"codes\":\"4000-4099\",\"advice\":\"do not reconnect unchanged\"},"
+			   "{\"codes\":\"4100-4199\",\"advice\":\"reconnect with backoff\"},"
+			   "{\"codes\":\"4200-4299\",\"advice\":\"reconnect at once\"}]");
+	free(text);
+	json_decref(json);
+}
+
 int main(void)
 {
+	RUN(test_json_lists_the_table_and_the_ranges);
 	RUN(test_table_reasons_fit_a_close_frame_and_are_utf8);
 	RUN(test_table_codes_are_unique_and_sendable);
 	RUN(test_find_returns_the_table_entry);

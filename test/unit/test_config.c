@@ -103,6 +103,7 @@ static void test_defaults_when_only_tokens_given(void)
 	CHECK(c->tls_cert == NULL && c->tls_key == NULL);
 	CHECK(c->trusted_proxies == NULL);
 	CHECK_EQ_INT(c->trusted_proxy_count, 0);
+	CHECK(c->http_root == NULL);
 	CHECK(c->file != NULL && strstr(c->file, "wsgate-test-") != NULL);
 	CHECK_EQ_INT(c->token_count, 1);
 	CHECK_EQ_STR(c->tokens[0].user, "alice");
@@ -138,6 +139,20 @@ static char *slurp(const char *path)
 #define DEV_CERT       "../../certs/server.crt"
 #define DEV_KEY	       "../../certs/server.key"
 
+/* Cuts the group "\nNAME = { ... \n};\n" out of text; false when it is not there. */
+static bool cut_group(char *text, const char *name)
+{
+	char head[64];
+
+	snprintf(head, sizeof(head), "\n%s = {", name);
+	char *begin = strstr(text, head);
+	char *end = begin ? strstr(begin, "\n};\n") : NULL;
+	if (!begin || !end)
+		return false;
+	memmove(begin + 1, end + 4, strlen(end + 4) + 1);
+	return true;
+}
+
 static void check_shipped_values(const struct wsg_config *c)
 {
 	check_defaults(c);
@@ -154,11 +169,12 @@ static void test_shipped_config_without_tls_loads_with_the_defaults_it_documents
 
 	if (!CHECK(text != NULL))
 		return;
-	/* cut the listen_tls group, whose certificate files scripts/gen-certs.sh makes */
-	char *begin = strstr(text, "\nlisten_tls = {");
-	char *end = begin ? strstr(begin, "\n};\n") : NULL;
-	if (CHECK(begin && end)) {
-		memmove(begin + 1, end + 4, strlen(end + 4) + 1);
+	/*
+	 * cut the listen_tls group, whose certificate files scripts/gen-certs.sh
+	 * makes, and the http group, whose root is relative to conf/ (this copy is
+	 * loaded from $TMPDIR)
+	 */
+	if (CHECK(cut_group(text, "listen_tls")) && CHECK(cut_group(text, "http"))) {
 		struct wsg_config *c = load_ok(text);
 		if (c) {
 			check_shipped_values(c);
@@ -189,6 +205,7 @@ static void test_shipped_config_with_dev_certs(void)
 	/* relative to the config file's directory, not the cwd */
 	CHECK_EQ_STR(c->tls_cert, "../../conf/../certs/server.crt");
 	CHECK_EQ_STR(c->tls_key, "../../conf/../certs/server.key");
+	CHECK_EQ_STR(c->http_root, "../../conf/../www");
 	config_free(c);
 }
 
@@ -647,8 +664,72 @@ static void test_api_keys_must_be_an_array(void)
 		     "key 'api.keys' entry 1 must be a string of at least 16 characters");
 }
 
+/* http.root names a directory relative to the config file's directory; "" is off. */
+static void test_http_root(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], text[2048], expected[512];
+	struct wsg_config *c;
+
+	snprintf(dir, sizeof(dir), "%s/wsgate-www-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!CHECK(mkdtemp(dir) != NULL))
+		return;
+	snprintf(text, sizeof(text), ONE_TOKEN "http = {\n  root = \"%s\";\n};\n", strrchr(dir, '/') + 1);
+	c = load_ok(text);
+	if (c)
+		CHECK_EQ_STR(c->http_root, dir);
+	config_free(c);
+
+	snprintf(text, sizeof(text), ONE_TOKEN "http = { root = \"%s\"; };\n", dir); /* absolute */
+	c = load_ok(text);
+	if (c)
+		CHECK_EQ_STR(c->http_root, dir);
+	config_free(c);
+	rmdir(dir);
+
+	c = load_ok(ONE_TOKEN "http = { root = \"\"; };\n");
+	if (c)
+		CHECK(c->http_root == NULL);
+	config_free(c);
+	c = load_ok(ONE_TOKEN "http = { };\n");
+	if (c)
+		CHECK(c->http_root == NULL);
+	config_free(c);
+
+	/* a missing directory: the message names the resolved path */
+	struct wsg_config *bad = NULL;
+	char err[1024], path[512];
+	CHECK_EQ_INT(load_text(ONE_TOKEN "http = {\n  root = \"no-such-www\";\n};\n", &bad, err, sizeof(err), path,
+			       sizeof(path)),
+		     -1);
+	snprintf(expected, sizeof(expected), "%s", path);
+	*strrchr(expected, '/') = '\0';
+	snprintf(text, sizeof(text), "%s:3: key 'http.root' must name a directory: %s/no-such-www is not one", path,
+		 expected);
+	CHECK_EQ_STR(err, text);
+
+	/* a file is not a directory */
+	CHECK_EQ_INT(load_text(ONE_TOKEN "http = {\n  root = \"/dev/null\";\n};\n", &bad, err, sizeof(err), path,
+			       sizeof(path)),
+		     -1);
+	snprintf(text, sizeof(text), "%s:3: key 'http.root' must name a directory: /dev/null is not one", path);
+	CHECK_EQ_STR(err, text);
+
+	/* lws builds each file's path in 256 bytes */
+	char longer[WSG_HTTP_ROOT_MAX + 2];
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[0] = '/';
+	longer[sizeof(longer) - 1] = '\0';
+	snprintf(text, sizeof(text), ONE_TOKEN "http = {\n  root = \"%s\";\n};\n", longer);
+	expect_error(text, 3, "key 'http.root' must be at most 192 bytes long (after resolving)");
+	expect_error(ONE_TOKEN "http = {\n  root = 1;\n};\n", 3, "key 'http.root' must be a string");
+	expect_error(ONE_TOKEN "http = {\n  rot = \"www\";\n};\n", 3, "unknown key 'http.rot'");
+	expect_error(ONE_TOKEN "http = \"www\";\n", 2, "key 'http' must be a group { ... }");
+}
+
 int main(void)
 {
+	RUN(test_http_root);
 	RUN(test_api_keys_must_be_an_array);
 	RUN(test_queue_must_hold_one_message);
 	RUN(test_defaults_when_only_tokens_given);

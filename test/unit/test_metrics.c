@@ -14,6 +14,7 @@ static void test_render_counts(void)
 	memset(&m, 0, sizeof(m));
 	m.handshakes[HANDSHAKE_ADMITTED] = 3;
 	m.handshakes[HANDSHAKE_INVALID_TOKEN] = 2;
+	m.verdict_queries[HANDSHAKE_INVALID_DEVICE] = 5;
 	metrics_count_close(&m, 4001);
 	metrics_count_close(&m, 4001);
 	metrics_count_close(&m, 99999); /* out of range: ignored, never a crash */
@@ -27,6 +28,9 @@ static void test_render_counts(void)
 	CHECK(strstr(text, "\nwsgate_handshakes_total{outcome=\"invalid_token\"} 2\n") != NULL);
 	CHECK(strstr(text, "\nwsgate_handshakes_total{outcome=\"repeat_connect\"} 0\n") != NULL);
 	CHECK(strstr(text, "\nwsgate_closes_total{code=\"4001\"} 2\n") != NULL);
+	CHECK(strstr(text, "\nwsgate_verdict_queries_total{outcome=\"invalid_device\"} 5\n") != NULL);
+	CHECK(strstr(text, "\nwsgate_verdict_queries_total{outcome=\"admitted\"} 0\n") != NULL);
+	CHECK(strstr(text, "# TYPE wsgate_verdict_queries_total counter\n") != NULL);
 	CHECK(strstr(text, "code=\"1000\"") == NULL); /* zero close counts are not listed */
 	CHECK(strstr(text, "\nwsgate_slow_consumers_total 1\n") != NULL);
 	CHECK(strstr(text, "# TYPE wsgate_messages_sent_total counter\n") != NULL);
