@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "closecode.h"
+#include "closecode_json.h"
 #include "server.h"
 #include "util.h"
 
@@ -150,18 +151,7 @@ static void api_sessions(struct wsg_server *server, struct api_response *resp)
 
 static void api_close_codes(struct api_response *resp)
 {
-	size_t count;
-	const struct wsg_close_info *table = closecode_table(&count);
-	json_t *list = json_array();
-
-	for (size_t i = 0; list && i < count; i++)
-		json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s}", "code", table[i].code, "reason",
-						      table[i].reason, "advice", closecode_advice_name(table[i].advice),
-						      "meaning", table[i].meaning));
-	respond(resp, 200,
-		json_pack("{s:o, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "close_codes", list, "ranges", "codes",
-			  "4000-4099", "advice", "do not reconnect unchanged", "codes", "4100-4199", "advice",
-			  "reconnect with backoff", "codes", "4200-4299", "advice", "reconnect at once"));
+	respond(resp, 200, closecode_json());
 }
 
 static void serve_healthz(struct wsg_server *server, struct api_response *resp)

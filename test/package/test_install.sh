@@ -41,15 +41,18 @@ echo "ok - configuration mode 640; the unit names $bindir/wsgate and $confdir"
 
 wsgate=$stage$bindir/wsgate
 conf=$stage$confdir/wsgate.conf
-out=$("$wsgate" -t -c "$conf" 2>&1) || fail "wsgate -t on the installed configuration: $out"
-[[ $out == "configuration $conf is ok" ]] || fail "wsgate -t printed: $out"
+grep -qx "  root = \"$wwwdir\";" "$conf" || fail "http.root is not $wwwdir"
+staged=$stage$confdir/staged.conf
+sed "s|^  root = \"$wwwdir\";|  root = \"$stage$wwwdir\";|" "$conf" >"$staged"
+out=$("$wsgate" -t -c "$staged" 2>&1) || fail "wsgate -t on the installed configuration: $out"
+[[ $out == "configuration $staged is ok" ]] || fail "wsgate -t printed: $out"
 ! grep -q '^[^#]*"\.\./' "$conf" || fail "a ../ path is active in the installed configuration"
 grep -q '^# listen_tls = {' "$conf" || fail "listen_tls is not commented out"
 echo "ok - wsgate -t passes on the installed configuration"
 
 # The documented way to turn on wss: certificates in CONFDIR/certs/, group uncommented.
 "$repo/scripts/gen-certs.sh" "$stage$confdir/certs" >/dev/null
-sed -e '/^# listen_tls = {/,/^# };/s/^# \{0,1\}//' "$conf" >"$stage$confdir/tls.conf"
+sed -e '/^# listen_tls = {/,/^# };/s/^# \{0,1\}//' "$staged" >"$stage$confdir/tls.conf"
 grep -q '^  cert = "certs/server.crt";' "$stage$confdir/tls.conf" || fail "no cert = \"certs/server.crt\" in listen_tls"
 out=$("$wsgate" -t -c "$stage$confdir/tls.conf" 2>&1) || fail "wsgate -t with listen_tls and CONFDIR/certs: $out"
 mv "$stage$confdir/certs" "$stage$confdir/certs.away"
