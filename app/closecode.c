@@ -21,7 +21,7 @@ static const struct wsg_close_info close_table[] = {
 	{ WSG_CLOSE_INTERNAL_ERROR, "internal error", WSG_ADVICE_RECONNECT_BACKOFF, 0,
 	  "the server could not go on with the session (out of memory)" },
 	{ WSG_CLOSE_AT_CAPACITY, "server at capacity", WSG_ADVICE_RECONNECT_BACKOFF, 503,
-	  "sessions.max sessions are open" },
+	  "sessions.max sessions are open, or the server is draining (reason \"server draining\")" },
 	{ WSG_CLOSE_BAD_REQUEST, "bad request", WSG_ADVICE_DO_NOT_RECONNECT, 400,
 	  "the handshake was malformed (for example an invalid device id)" },
 	{ WSG_CLOSE_REPEAT_CONNECT, "repeat connect channel", WSG_ADVICE_DO_NOT_RECONNECT, 0,
@@ -29,7 +29,9 @@ static const struct wsg_close_info close_table[] = {
 	{ WSG_CLOSE_REPLACED, "replaced by new connection", WSG_ADVICE_DO_NOT_RECONNECT, 0,
 	  "a newer session for this user and device took over (on_repeat = replace-old)" },
 	{ WSG_CLOSE_FORBIDDEN, "forbidden", WSG_ADVICE_DO_NOT_RECONNECT, 403,
-	  "missing token, invalid token or origin not allowed (the reason says which)" },
+	  "missing token, invalid token, token expired or origin not allowed (the reason says which)" },
+	{ WSG_CLOSE_TOKEN_REVOKED, "token revoked", WSG_ADVICE_DO_NOT_RECONNECT, 0,
+	  "the session's token was removed by a reload, or its expires time passed (reason \"token expired\")" },
 	{ WSG_CLOSE_DISCONNECTED, "disconnected by the application", WSG_ADVICE_DO_NOT_RECONNECT, 0,
 	  "the backend closed the session (POST /api/disconnect; it may send any 4000-4999 code)" },
 	{ WSG_CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout", WSG_ADVICE_RECONNECT_BACKOFF, 0,
@@ -38,6 +40,8 @@ static const struct wsg_close_info close_table[] = {
 	  "the client kept sending past limits.messages_per_second after rate_limited errors" },
 	{ WSG_CLOSE_SLOW_CONSUMER, "slow consumer", WSG_ADVICE_RECONNECT_BACKOFF, 0,
 	  "the client read too slowly: its queue passed limits.max_queued_bytes" },
+	{ WSG_CLOSE_DRAINING, "server draining, reconnect", WSG_ADVICE_RECONNECT_NOW, 0,
+	  "the server is draining for a restart (SIGUSR1, POST /api/drain); another process takes the reconnect" },
 };
 
 const struct wsg_close_info *closecode_find(int code)

@@ -9,10 +9,12 @@
 #include <libconfig.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "auth.h"
 #include "channel.h"
@@ -131,6 +133,18 @@ static int get_string(struct loader *ld, const config_setting_t *group, const ch
 	return 0;
 }
 
+static int get_bool(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name, bool *value)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail_at(ld, line_of(s), "key '%s.%s' must be true or false", prefix, name);
+	*value = config_setting_get_bool(s);
+	return 0;
+}
+
 /* A string key that must be one of choices; *value becomes its index. */
 static int get_choice(struct loader *ld, const config_setting_t *group, const char *prefix, const char *name,
 		      const char *const *choices, const char *expected, int *value)
@@ -185,14 +199,15 @@ static int check_address(struct loader *ld, const config_setting_t *g, const cha
 
 static int load_listen(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
-	static const char *const known[] = { "address", "port", NULL };
+	static const char *const known[] = { "address", "port", "reuse_port", NULL };
 	config_setting_t *g;
 	long long port = c->listen_port;
 
 	if (get_group(ld, root, "listen", &g) || (g && check_known_keys(ld, g, "listen", known)))
 		return -1;
 	if (get_string(ld, g, "listen", "address", &c->listen_address) ||
-	    get_int(ld, g, "listen", "port", 1, 65535, &port))
+	    get_int(ld, g, "listen", "port", 1, 65535, &port) ||
+	    get_bool(ld, g, "listen", "reuse_port", &c->listen_reuse_port))
 		return -1;
 	c->listen_port = (int)port;
 	return check_address(ld, g, "listen", c->listen_address);
@@ -430,12 +445,15 @@ static int load_heartbeat(struct loader *ld, const config_setting_t *root, struc
 
 static int load_shutdown(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
-	static const char *const known[] = { "grace_ms", NULL };
+	static const char *const known[] = { "grace_ms", "drain_ms", NULL };
 	config_setting_t *g;
 
 	if (get_group(ld, root, "shutdown", &g) || (g && check_known_keys(ld, g, "shutdown", known)))
 		return -1;
-	return get_uint(ld, g, "shutdown", "grace_ms", 0, 600000, &c->shutdown_grace_ms);
+	return get_uint(ld, g, "shutdown", "grace_ms", 0, 600000, &c->shutdown_grace_ms) ||
+			       get_uint(ld, g, "shutdown", "drain_ms", 0, 3600000, &c->shutdown_drain_ms)
+		       ? -1
+		       : 0;
 }
 
 /* http.root: the directory lws's file mount serves at "/" (the browser client and demo page); "" is off. */
@@ -502,9 +520,229 @@ static void free_globs(struct wsg_globs *globs)
 	free(globs->items);
 }
 
+/* ---- token expiry, tokens_file, lookup by digest (reload) ---- */
+
+static bool is_leap_year(long year)
+{
+	return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+static bool parse_digits(const char *p, int n, long *value)
+{
+	*value = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		*value = *value * 10 + (p[i] - '0');
+	}
+	return true;
+}
+
+int config_parse_utc(const char *text, uint64_t *ms)
+{
+	static const int days_in_month[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	long year, month, day, hour, minute, second;
+	struct tm tm;
+
+	/* exactly YYYY-MM-DDTHH:MM:SSZ: a time zone other than UTC is a mistake waiting to happen */
+	if (strlen(text) != 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
+	    text[13] != ':' || text[16] != ':' || (text[19] != 'Z' && text[19] != 'z') ||
+	    !parse_digits(text, 4, &year) || !parse_digits(text + 5, 2, &month) || !parse_digits(text + 8, 2, &day) ||
+	    !parse_digits(text + 11, 2, &hour) || !parse_digits(text + 14, 2, &minute) ||
+	    !parse_digits(text + 17, 2, &second))
+		return -1;
+	if (year < 1970 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+		return -1;
+	if (day > days_in_month[month - 1] + (month == 2 && is_leap_year(year)))
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)(year - 1900);
+	tm.tm_mon = (int)(month - 1);
+	tm.tm_mday = (int)day;
+	tm.tm_hour = (int)hour;
+	tm.tm_min = (int)minute;
+	tm.tm_sec = (int)second;
+	time_t t = timegm(&tm);
+	if (t < 0)
+		return -1;
+	*ms = (uint64_t)t * 1000;
+	return 0;
+}
+
+static int load_expiry(struct loader *ld, const config_setting_t *entry, const char *prefix, struct wsg_token *t)
+{
+	const config_setting_t *s = config_setting_get_member(entry, "expires");
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    config_parse_utc(config_setting_get_string(s), &t->expires_ms))
+		return fail_at(ld, line_of(s),
+			       "key '%s.expires' must be a UTC time like \"2027-01-31T00:00:00Z\" (RFC 3339)", prefix);
+	/* 0 means "never": the first second of 1970 expires a millisecond later */
+	if (!t->expires_ms)
+		t->expires_ms = 1;
+	return 0;
+}
+
+static int compare_digests(const void *a, const void *b, void *tokens)
+{
+	const struct wsg_token *t = tokens;
+
+	return memcmp(t[*(const size_t *)a].digest, t[*(const size_t *)b].digest, WSG_TOKEN_DIGEST_LEN);
+}
+
+static int index_tokens(struct loader *ld, struct wsg_config *c)
+{
+	c->token_order = calloc(c->token_count + 1, sizeof(*c->token_order));
+	if (!c->token_order)
+		return fail_at(ld, 1, "out of memory");
+	for (size_t i = 0; i < c->token_count; i++)
+		c->token_order[i] = i;
+	qsort_r(c->token_order, c->token_count, sizeof(*c->token_order), compare_digests, c->tokens);
+	return 0;
+}
+
+const struct wsg_token *config_find_token(const struct wsg_config *c, const unsigned char digest[WSG_TOKEN_DIGEST_LEN])
+{
+	size_t lo = 0, hi = c->token_count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct wsg_token *t = &c->tokens[c->token_order[mid]];
+		int cmp = memcmp(digest, t->digest, WSG_TOKEN_DIGEST_LEN);
+		if (!cmp)
+			return t;
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static int load_tokens(struct loader *ld, const config_setting_t *root, struct wsg_config *c);
+
+/*
+ * tokens_file: the token list in a file of its own (`tokens = ( ... );` and
+ * nothing else), so operators can manage tokens apart from the server
+ * config. It holds secrets: refused when others than its owner may read it.
+ * Errors in it name that file and its lines.
+ */
+static int load_tokens_file(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "tokens", NULL };
+	const config_setting_t *s = config_setting_get_member(root, "tokens_file");
+	struct loader tld = *ld;
+	struct stat st;
+	config_t cfg;
+	int rc = -1;
+
+	if (config_setting_get_member(root, "tokens"))
+		return fail_at(ld, line_of(config_setting_get_member(root, "tokens")),
+			       "keys 'tokens' and 'tokens_file' exclude each other: keep the tokens in one place");
+	if (config_setting_type(s) != CONFIG_TYPE_STRING || !*config_setting_get_string(s))
+		return fail_at(ld, line_of(s), "key 'tokens_file' must be a non-empty string");
+	c->tokens_file = strdup(config_setting_get_string(s));
+	if (!c->tokens_file)
+		return fail_at(ld, line_of(s), "out of memory");
+	if (resolve_path(ld, s, &c->tokens_file))
+		return -1;
+	if (stat(c->tokens_file, &st))
+		return fail_at(ld, line_of(s), "key 'tokens_file': cannot read '%s': %s", c->tokens_file,
+			       strerror(errno));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return fail_at(ld, line_of(s),
+			       "key 'tokens_file': '%s' is readable by others than its owner (mode %04o); chmod 600 it",
+			       c->tokens_file, (unsigned)(st.st_mode & 07777));
+	config_init(&cfg);
+	tld.file = c->tokens_file;
+	if (!config_read_file(&cfg, c->tokens_file)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			fail_at(ld, line_of(s), "key 'tokens_file': cannot read '%s': %s", c->tokens_file,
+				strerror(errno));
+		else
+			fail_at(&tld, config_error_line(&cfg), "%s", config_error_text(&cfg));
+		goto out;
+	}
+	const config_setting_t *troot = config_root_setting(&cfg);
+	if (check_known_keys(&tld, troot, NULL, known) || load_tokens(&tld, troot, c))
+		goto out;
+	rc = 0;
+out:
+	config_destroy(&cfg);
+	return rc;
+}
+
+static bool differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+/* Replaces *loaded by a copy of running (NULL stays NULL); keeps *loaded when out of memory. */
+static void keep_string(char **loaded, const char *running)
+{
+	char *copy = running ? strdup(running) : NULL;
+
+	if (running && !copy)
+		return;
+	free(*loaded);
+	*loaded = copy;
+}
+
+size_t config_keep_restart_keys(struct wsg_config *loaded, const struct wsg_config *running, const char **keys,
+				size_t max)
+{
+	size_t n = 0;
+#define NOTE(key) (n < max ? (void)(keys[n++] = (key)) : (void)n++)
+
+	if (differs(loaded->listen_address, running->listen_address)) {
+		NOTE("listen.address");
+		keep_string(&loaded->listen_address, running->listen_address);
+	}
+	if (loaded->listen_port != running->listen_port) {
+		NOTE("listen.port");
+		loaded->listen_port = running->listen_port;
+	}
+	if (loaded->listen_reuse_port != running->listen_reuse_port) {
+		NOTE("listen.reuse_port");
+		loaded->listen_reuse_port = running->listen_reuse_port;
+	}
+	if (loaded->has_tls != running->has_tls) {
+		NOTE("listen_tls");
+		loaded->has_tls = running->has_tls;
+	}
+	if (running->has_tls || loaded->has_tls) {
+		if (differs(loaded->tls_address, running->tls_address)) {
+			NOTE("listen_tls.address");
+			keep_string(&loaded->tls_address, running->tls_address);
+		}
+		if (loaded->tls_port != running->tls_port) {
+			NOTE("listen_tls.port");
+			loaded->tls_port = running->tls_port;
+		}
+		if (differs(loaded->tls_cert, running->tls_cert)) {
+			NOTE("listen_tls.cert");
+			keep_string(&loaded->tls_cert, running->tls_cert);
+		}
+		if (differs(loaded->tls_key, running->tls_key)) {
+			NOTE("listen_tls.key");
+			keep_string(&loaded->tls_key, running->tls_key);
+		}
+	}
+	if (differs(loaded->ws_path, running->ws_path)) {
+		NOTE("websocket.path");
+		keep_string(&loaded->ws_path, running->ws_path);
+	}
+#undef NOTE
+	return n;
+}
+
+/* ---- end of token expiry, tokens_file, lookup ---- */
+
 static int load_token(struct loader *ld, const config_setting_t *entry, int index, struct wsg_token *t)
 {
-	static const char *const known[] = { "token", "user", "subscribe", "publish", "send", NULL };
+	static const char *const known[] = { "token", "user", "subscribe", "publish", "send", "expires", NULL };
 	const config_setting_t *token, *user;
 	char prefix[32];
 
@@ -531,7 +769,7 @@ static int load_token(struct loader *ld, const config_setting_t *entry, int inde
 		return fail_at(ld, line_of(user), "out of memory");
 	return load_globs(ld, entry, prefix, "subscribe", &t->subscribe) ||
 			       load_globs(ld, entry, prefix, "publish", &t->publish) ||
-			       load_globs(ld, entry, prefix, "send", &t->send)
+			       load_globs(ld, entry, prefix, "send", &t->send) || load_expiry(ld, entry, prefix, t)
 		       ? -1
 		       : 0;
 }
@@ -602,6 +840,7 @@ static struct wsg_config *config_defaults(const char *path)
 	c->messages_per_second = 50;
 	c->burst = 100;
 	c->max_subscriptions = 64;
+	c->shutdown_drain_ms = 10000;
 	if (!c->file || !c->listen_address || !c->tls_address || !c->ws_path) {
 		config_free(c);
 		return NULL;
@@ -611,9 +850,9 @@ static struct wsg_config *config_defaults(const char *path)
 
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
 {
-	static const char *const known[] = { "listen",	 "listen_tls", "proxy",	   "websocket", "auth",
-					     "sessions", "heartbeat",  "shutdown", "limits",	"api",
-					     "tokens",	 "http",       NULL };
+	static const char *const known[] = { "listen",	 "listen_tls",	"proxy",    "websocket", "auth",
+					     "sessions", "heartbeat",	"shutdown", "limits",	 "api",
+					     "tokens",	 "tokens_file", "http",	    NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
@@ -637,8 +876,10 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	if (check_known_keys(&ld, root, NULL, known) || load_listen(&ld, root, c) || load_listen_tls(&ld, root, c) ||
 	    load_proxy(&ld, root, c) || load_websocket(&ld, root, c) || load_auth(&ld, root, c) ||
 	    load_sessions(&ld, root, c) || load_heartbeat(&ld, root, c) || load_shutdown(&ld, root, c) ||
-	    load_limits(&ld, root, c) || load_api(&ld, root, c) || load_tokens(&ld, root, c) ||
-	    check_limits_fit(&ld, root, c) || load_http(&ld, root, c))
+	    load_limits(&ld, root, c) || load_api(&ld, root, c) ||
+	    (config_setting_get_member(root, "tokens_file") ? load_tokens_file(&ld, root, c)
+							    : load_tokens(&ld, root, c)) ||
+	    index_tokens(&ld, c) || check_limits_fit(&ld, root, c) || load_http(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;
@@ -672,5 +913,7 @@ void config_free(struct wsg_config *c)
 	}
 	free(c->api_keys);
 	free(c->tokens);
+	free(c->tokens_file);
+	free(c->token_order);
 	free(c);
 }

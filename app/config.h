@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "netaddr.h"
 
@@ -32,6 +33,7 @@ struct wsg_token {
 	struct wsg_globs subscribe; /* channels this token may subscribe to */
 	struct wsg_globs publish;   /* channels it may publish to */
 	struct wsg_globs send;	    /* users it may send direct messages to */
+	uint64_t expires_ms;	    /* `expires`, Unix time in ms; 0: never */
 };
 
 struct wsg_config {
@@ -78,6 +80,12 @@ struct wsg_config {
 
 	/* http: static files (www/) served by lws's own file mount on every listener */
 	char *http_root; /* a directory, resolved like listen_tls.cert, at most WSG_HTTP_ROOT_MAX bytes; NULL: none */
+
+	/* ---- operations: reload, drain, rolling restart ---- */
+	char *tokens_file;	    /* `tokens_file`, resolved; NULL: tokens are in `file` */
+	bool listen_reuse_port;	    /* SO_REUSEPORT: several processes share the listeners */
+	unsigned shutdown_drain_ms; /* a drain spreads its 4200 closes over this long */
+	size_t *token_order;	    /* indices of tokens sorted by digest, for config_find_token */
 };
 
 /*
@@ -86,5 +94,21 @@ struct wsg_config {
  */
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen);
 void config_free(struct wsg_config *config);
+
+/* The token entry with this digest (a reload moves sessions by it), NULL when none. O(log tokens). */
+const struct wsg_token *config_find_token(const struct wsg_config *config,
+					  const unsigned char digest[WSG_TOKEN_DIGEST_LEN]);
+
+/*
+ * Keys a running server cannot change (its listeners are bound): for each one
+ * whose value in loaded differs from running, loaded takes running's value and
+ * keys[] gets the key's name ("listen.port"), up to max names. Returns how
+ * many differed. A reload logs each as "needs restart".
+ */
+size_t config_keep_restart_keys(struct wsg_config *loaded, const struct wsg_config *running, const char **keys,
+				size_t max);
+
+/* Parses an RFC 3339 UTC time "2027-01-31T00:00:00Z" into Unix ms; -1 when it is not one. */
+int config_parse_utc(const char *text, uint64_t *ms);
 
 #endif
