@@ -85,6 +85,10 @@ void auth_decide(const struct wsg_config *config, const struct auth_request *req
 		auth_refuse(out, HANDSHAKE_INVALID_TOKEN, WSG_CLOSE_FORBIDDEN, "invalid token");
 		return;
 	}
+	if (token->expires_ms && req->now_ms >= token->expires_ms) {
+		auth_refuse(out, HANDSHAKE_TOKEN_EXPIRED, WSG_CLOSE_FORBIDDEN, "token expired");
+		return;
+	}
 	/* "?device=" with no value is the same as no device */
 	if (req->device && *req->device && !auth_is_valid_id(req->device, WSG_DEVICE_MAX)) {
 		auth_refuse(out, HANDSHAKE_INVALID_DEVICE, WSG_CLOSE_BAD_REQUEST, "invalid device id");

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "metrics.h"
@@ -16,6 +17,7 @@ struct auth_request {
 	const char *token;  /* NULL when the client sent none */
 	const char *device; /* NULL or "" when absent */
 	const char *origin; /* NULL when the client sent no Origin header */
+	uint64_t now_ms;    /* wall clock (Unix ms) for token expiry; 0: not checked */
 };
 
 struct auth_verdict {

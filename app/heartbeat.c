@@ -74,6 +74,30 @@ void hb_wheel_cancel(struct hb_wheel *wheel, struct hb_timer *timer)
 	wheel->armed_count--;
 }
 
+void hb_wheel_retick(struct hb_wheel *wheel, unsigned tick_ms, uint64_t now_ms)
+{
+	struct hb_timer pending;
+
+	list_init(&pending);
+	for (size_t i = 0; i < wheel->slot_count; i++) {
+		struct hb_timer *slot = &wheel->slots[i];
+		while (slot->next != slot) {
+			struct hb_timer *t = slot->next;
+			list_unlink(t);
+			list_append(&pending, t);
+		}
+	}
+	wheel->tick_ms = tick_ms ? tick_ms : 1;
+	/* ticks before now were processed under the old tick: none is fired twice or skipped */
+	wheel->current_tick = now_ms / wheel->tick_ms;
+	wheel->armed_count = 0;
+	while (pending.next != &pending) {
+		struct hb_timer *t = pending.next;
+		list_unlink(t); /* unlinked is unarmed: hb_wheel_arm counts it again */
+		hb_wheel_arm(wheel, t, t->deadline_ms);
+	}
+}
+
 size_t hb_wheel_advance(struct hb_wheel *wheel, uint64_t now_ms, hb_fire_fn fire, void *ctx)
 {
 	uint64_t now_tick = now_ms / wheel->tick_ms;

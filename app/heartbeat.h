@@ -37,6 +37,12 @@ void hb_wheel_free(struct hb_wheel *wheel);
 void hb_wheel_arm(struct hb_wheel *wheel, struct hb_timer *timer, uint64_t deadline_ms);
 void hb_wheel_cancel(struct hb_wheel *wheel, struct hb_timer *timer);
 
+/*
+ * Changes the tick (a reload that changes the heartbeat policy), keeping every
+ * armed timer and its deadline: O(slots + armed), a whole-server event.
+ */
+void hb_wheel_retick(struct hb_wheel *wheel, unsigned tick_ms, uint64_t now_ms);
+
 typedef void (*hb_fire_fn)(struct hb_timer *timer, void *ctx);
 
 /*

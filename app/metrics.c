@@ -6,8 +6,9 @@
 #include <stdlib.h>
 
 static const char *const outcome_names[HANDSHAKE_OUTCOME_COUNT] = {
-	"admitted",    "missing_token", "invalid_token",  "origin_not_allowed",	     "invalid_device",
-	"at_capacity", "shutting_down", "repeat_connect", "unsupported_subprotocol", "internal_error",
+	"admitted",	 "missing_token", "invalid_token",  "origin_not_allowed",      "invalid_device",
+	"at_capacity",	 "shutting_down", "repeat_connect", "unsupported_subprotocol", "internal_error",
+	"token_expired", "draining",
 };
 
 const char *metrics_outcome_name(enum handshake_outcome outcome)
@@ -91,6 +92,11 @@ char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
 	counter(&t, "wsgate_slow_consumers_total", "Sessions closed with 4109 slow consumer.", m->slow_consumers);
 	counter(&t, "wsgate_rate_limited_total", "Client messages refused by the rate limit.", m->rate_limited);
 	counter(&t, "wsgate_api_requests_total", "Backend HTTP API requests.", m->api_requests);
+	emit(&t,
+	     "# HELP wsgate_reloads_total Configuration reloads (SIGHUP, POST /api/reload) by result.\n"
+	     "# TYPE wsgate_reloads_total counter\nwsgate_reloads_total{result=\"ok\"} %llu\n"
+	     "wsgate_reloads_total{result=\"failed\"} %llu\n",
+	     (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
 	if (t.failed) {
 		free(t.buf);
 		return NULL;

@@ -19,6 +19,8 @@ enum handshake_outcome {
 	HANDSHAKE_REPEAT_CONNECT,
 	HANDSHAKE_UNSUPPORTED_SUBPROTOCOL,
 	HANDSHAKE_INTERNAL_ERROR, /* out of memory while admitting */
+	HANDSHAKE_TOKEN_EXPIRED,
+	HANDSHAKE_DRAINING,
 	HANDSHAKE_OUTCOME_COUNT
 };
 
@@ -35,6 +37,7 @@ struct metrics {
 	uint64_t slow_consumers;
 	uint64_t rate_limited;
 	uint64_t api_requests;
+	uint64_t reloads_ok, reloads_failed; /* SIGHUP and POST /api/reload */
 };
 
 const char *metrics_outcome_name(enum handshake_outcome outcome);

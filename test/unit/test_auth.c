@@ -251,8 +251,34 @@ static void test_offered_subprotocols(void)
 	CHECK(!auth_offers_protocol("", "wsgate"));
 }
 
+/* A token past its expires time is refused (4003 "token expired", 403); before it, admitted. */
+static void test_expired_token_is_refused(void)
+{
+	struct wsg_config c = make_config(false);
+	struct auth_request req = { .token = "bob-secret", .device = "d1", .now_ms = 1800000000000ULL };
+	struct auth_verdict v;
+
+	tokens[1].expires_ms = 1800000000000ULL;
+	auth_decide(&c, &req, &v);
+	check_refused(v, 4003, 403, "token expired");
+	CHECK_EQ_INT(v.outcome, HANDSHAKE_TOKEN_EXPIRED);
+	req.now_ms = 1799999999999ULL;
+	auth_decide(&c, &req, &v);
+	check_admitted(v, &tokens[1]);
+	req.now_ms = 0; /* not checked */
+	auth_decide(&c, &req, &v);
+	check_admitted(v, &tokens[1]);
+	/* a wrong token is "invalid token" whatever the time */
+	req.token = "bob-secret-x";
+	req.now_ms = 1900000000000ULL;
+	auth_decide(&c, &req, &v);
+	check_refused(v, 4003, 403, "invalid token");
+	tokens[1].expires_ms = 0;
+}
+
 int main(void)
 {
+	RUN(test_expired_token_is_refused);
 	RUN(test_offered_subprotocols);
 	RUN(test_digest_is_sha256);
 	RUN(test_admitted_with_the_right_token);

@@ -596,8 +596,47 @@ static void test_timeout_counts_from_when_the_ping_was_due(void)
 	hb_wheel_free(&wheel);
 }
 
+/* A retick keeps every armed timer: each fires once, at its deadline's tick under the new tick. */
+static void test_retick_keeps_deadlines(void)
+{
+	struct hb_wheel w;
+	struct probe p[5];
+	struct recorder r = { &w, 0, 0, 0 };
+	const uint64_t deadlines[5] = { 1040, 1100, 1555, 9000, 70000 };
+
+	memset(p, 0, sizeof(p));
+	if (!CHECK_EQ_INT(hb_wheel_init(&w, 50, 64, 1000), 0))
+		return;
+	for (int i = 0; i < 5; i++)
+		hb_wheel_arm(&w, &p[i].timer, deadlines[i]);
+	advance_to(&r, 1020);
+	hb_wheel_retick(&w, 10, 1020);
+	CHECK_EQ_INT(w.tick_ms, 10);
+	CHECK_EQ_INT(w.armed_count, 5);
+	advance_to(&r, 1039);
+	CHECK_EQ_INT(p[0].fired, 0);
+	advance_to(&r, 1040);
+	CHECK_EQ_INT(p[0].fired, 1);
+	advance_to(&r, 1560);
+	CHECK_EQ_INT(p[1].fired, 1);
+	CHECK_EQ_INT(p[2].fired, 1);
+	CHECK_EQ_INT(p[2].fired_at, 1560);
+	CHECK_EQ_INT(p[3].fired, 0);
+	hb_wheel_retick(&w, 50, 1560);
+	for (uint64_t now = 1600; now <= 71000; now += 50)
+		advance_to(&r, now);
+	CHECK_EQ_INT(p[3].fired, 1);
+	CHECK_EQ_INT(p[3].fired_at, 9000);
+	CHECK_EQ_INT(p[4].fired, 1);
+	CHECK_EQ_INT(p[4].fired_at, 70000);
+	CHECK_EQ_INT(r.calls, 5);
+	CHECK_EQ_INT(w.armed_count, 0);
+	hb_wheel_free(&w);
+}
+
 int main(void)
 {
+	RUN(test_retick_keeps_deadlines);
 	RUN(test_timeout_counts_from_when_the_ping_was_due);
 	RUN(test_pong_brings_the_next_ping_to_one_interval);
 	RUN(test_wheel_rounds_slots_to_a_power_of_two);

@@ -34,6 +34,17 @@ static void test_render_counts(void)
 	CHECK(strstr(text, "code=\"1000\"") == NULL); /* zero close counts are not listed */
 	CHECK(strstr(text, "\nwsgate_slow_consumers_total 1\n") != NULL);
 	CHECK(strstr(text, "# TYPE wsgate_messages_sent_total counter\n") != NULL);
+	CHECK(strstr(text, "\nwsgate_reloads_total{result=\"ok\"} 0\n") != NULL);
+	CHECK(strstr(text, "\nwsgate_handshakes_total{outcome=\"token_expired\"} 0\n") != NULL);
+	CHECK(strstr(text, "\nwsgate_handshakes_total{outcome=\"draining\"} 0\n") != NULL);
+	free(text);
+	m.reloads_ok = 4;
+	m.reloads_failed = 3;
+	text = metrics_render(&m, 0, &len);
+	if (!CHECK(text != NULL))
+		return;
+	CHECK(strstr(text, "\nwsgate_reloads_total{result=\"ok\"} 4\n") != NULL);
+	CHECK(strstr(text, "\nwsgate_reloads_total{result=\"failed\"} 3\n") != NULL);
 	free(text);
 }
 
