@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "closecode.h"
 #include "closecode_json.h"
+#include "ops.h"
 #include "server.h"
 #include "util.h"
 
@@ -156,8 +157,8 @@ static void api_close_codes(struct api_response *resp)
 
 static void serve_healthz(struct wsg_server *server, struct api_response *resp)
 {
-	if (server->is_stopping)
-		return respond(resp, 503, json_pack("{s:s}", "status", "stopping"));
+	if (server->is_stopping || ops_is_draining(server))
+		return respond(resp, 503, json_pack("{s:s}", "status", server->is_stopping ? "stopping" : "draining"));
 	respond(resp, 200,
 		json_pack("{s:s, s:I}", "status", "ok", "sessions", (json_int_t)registry_count(&server->registry)));
 }
@@ -171,15 +172,41 @@ static void serve_metrics(struct wsg_server *server, struct api_response *resp)
 	resp->content_type = "text/plain; version=0.0.4";
 }
 
+/* ---- operations (app/ops.c): POST /api/reload, POST /api/drain; the body may be empty ---- */
+
+static void api_reload(struct wsg_server *server, json_t *body, struct api_response *resp)
+{
+	struct ops_reload_result r;
+	char err[1024];
+
+	(void)body;
+	if (ops_reload(server, "api", &r, err, sizeof(err)))
+		return respond_error(resp, 400, err); /* FILE:LINE: message, the running config stays */
+	json_t *keys = json_array();
+	for (size_t i = 0; keys && i < r.needs_restart_count; i++)
+		json_array_append_new(keys, json_string(r.needs_restart[i]));
+	respond(resp, 200,
+		json_pack("{s:b, s:I, s:I, s:o}", "reloaded", 1, "sessions", (json_int_t)r.moved, "revoked",
+			  (json_int_t)r.revoked, "needs_restart", keys));
+}
+
+static void api_drain(struct wsg_server *server, json_t *body, struct api_response *resp)
+{
+	(void)body;
+	size_t sessions = ops_drain(server, "api");
+	respond(resp, 202,
+		json_pack("{s:b, s:I, s:I}", "draining", 1, "sessions", (json_int_t)sessions, "drain_ms",
+			  (json_int_t)server->config->shutdown_drain_ms));
+}
+
 typedef void (*post_handler)(struct wsg_server *server, json_t *body, struct api_response *resp);
 
 static const struct {
 	const char *path;
 	post_handler handler;
 } post_routes[] = {
-	{ "/api/publish", api_publish },
-	{ "/api/send", api_send },
-	{ "/api/disconnect", api_disconnect },
+	{ "/api/publish", api_publish }, { "/api/send", api_send },   { "/api/disconnect", api_disconnect },
+	{ "/api/reload", api_reload },	 { "/api/drain", api_drain },
 };
 
 static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/healthz", "/metrics" };
@@ -215,7 +242,9 @@ void api_handle(struct wsg_server *server, const struct api_request *req, struct
 			continue;
 		if (!req->is_post)
 			return respond_error(resp, 405, "method not allowed: use POST");
-		json_t *body = parse_body(req, resp);
+		/* reload and drain take no parameters: an empty body will do */
+		bool is_empty_ok = post_routes[i].handler == api_reload || post_routes[i].handler == api_drain;
+		json_t *body = !req->body_len && is_empty_ok ? json_object() : parse_body(req, resp);
 		if (body) {
 			post_routes[i].handler(server, body, resp);
 			json_decref(body);

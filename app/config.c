@@ -679,27 +679,23 @@ static bool differs(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
 }
 
-/* Replaces *loaded by a copy of running (NULL stays NULL); keeps *loaded when out of memory. */
-static void keep_string(char **loaded, const char *running)
+/* loaded takes running's string itself: lws keeps pointers to the ones its listeners were made with. */
+static void take_string(char **loaded, char **running)
 {
-	char *copy = running ? strdup(running) : NULL;
+	char *kept = *running;
 
-	if (running && !copy)
-		return;
-	free(*loaded);
-	*loaded = copy;
+	*running = *loaded;
+	*loaded = kept;
 }
 
-size_t config_keep_restart_keys(struct wsg_config *loaded, const struct wsg_config *running, const char **keys,
-				size_t max)
+size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *running, const char **keys, size_t max)
 {
 	size_t n = 0;
 #define NOTE(key) (n < max ? (void)(keys[n++] = (key)) : (void)n++)
 
-	if (differs(loaded->listen_address, running->listen_address)) {
+	if (differs(loaded->listen_address, running->listen_address))
 		NOTE("listen.address");
-		keep_string(&loaded->listen_address, running->listen_address);
-	}
+	take_string(&loaded->listen_address, &running->listen_address);
 	if (loaded->listen_port != running->listen_port) {
 		NOTE("listen.port");
 		loaded->listen_port = running->listen_port;
@@ -712,28 +708,25 @@ size_t config_keep_restart_keys(struct wsg_config *loaded, const struct wsg_conf
 		NOTE("listen_tls");
 		loaded->has_tls = running->has_tls;
 	}
-	if (running->has_tls || loaded->has_tls) {
-		if (differs(loaded->tls_address, running->tls_address)) {
-			NOTE("listen_tls.address");
-			keep_string(&loaded->tls_address, running->tls_address);
-		}
-		if (loaded->tls_port != running->tls_port) {
-			NOTE("listen_tls.port");
-			loaded->tls_port = running->tls_port;
-		}
-		if (differs(loaded->tls_cert, running->tls_cert)) {
-			NOTE("listen_tls.cert");
-			keep_string(&loaded->tls_cert, running->tls_cert);
-		}
-		if (differs(loaded->tls_key, running->tls_key)) {
-			NOTE("listen_tls.key");
-			keep_string(&loaded->tls_key, running->tls_key);
-		}
-	}
-	if (differs(loaded->ws_path, running->ws_path)) {
+	if (running->has_tls && differs(loaded->tls_address, running->tls_address))
+		NOTE("listen_tls.address");
+	take_string(&loaded->tls_address, &running->tls_address);
+	if (running->has_tls && loaded->tls_port != running->tls_port)
+		NOTE("listen_tls.port");
+	loaded->tls_port = running->tls_port;
+	if (running->has_tls && differs(loaded->tls_cert, running->tls_cert))
+		NOTE("listen_tls.cert");
+	take_string(&loaded->tls_cert, &running->tls_cert);
+	if (running->has_tls && differs(loaded->tls_key, running->tls_key))
+		NOTE("listen_tls.key");
+	take_string(&loaded->tls_key, &running->tls_key);
+	if (differs(loaded->ws_path, running->ws_path))
 		NOTE("websocket.path");
-		keep_string(&loaded->ws_path, running->ws_path);
-	}
+	take_string(&loaded->ws_path, &running->ws_path);
+	/* the static-file mount is made with the listeners */
+	if (differs(loaded->http_root, running->http_root))
+		NOTE("http.root");
+	take_string(&loaded->http_root, &running->http_root);
 #undef NOTE
 	return n;
 }

@@ -100,13 +100,13 @@ const struct wsg_token *config_find_token(const struct wsg_config *config,
 					  const unsigned char digest[WSG_TOKEN_DIGEST_LEN]);
 
 /*
- * Keys a running server cannot change (its listeners are bound): for each one
- * whose value in loaded differs from running, loaded takes running's value and
- * keys[] gets the key's name ("listen.port"), up to max names. Returns how
- * many differed. A reload logs each as "needs restart".
+ * Keys a running server cannot change (its listeners are bound): loaded takes
+ * running's values for all of them, its strings moved, not copied (lws keeps
+ * pointers to them; running gets loaded's in exchange, to be freed with it).
+ * keys[] gets the name ("listen.port") of each that differed, up to max;
+ * returns how many differed. A reload logs each as "needs restart".
  */
-size_t config_keep_restart_keys(struct wsg_config *loaded, const struct wsg_config *running, const char **keys,
-				size_t max);
+size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *running, const char **keys, size_t max);
 
 /* Parses an RFC 3339 UTC time "2027-01-31T00:00:00Z" into Unix ms; -1 when it is not one. */
 int config_parse_utc(const char *text, uint64_t *ms);

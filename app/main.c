@@ -82,6 +82,6 @@ int main(int argc, char **argv)
 	}
 	rc = server_init(&server, config) || server_run(&server) ? 1 : 0;
 	server_free(&server);
-	config_free(config);
+	config_free(server.config); /* a reload may have replaced the one loaded here */
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "message.h"
 #include "netaddr.h"
+#include "ops.h"
 #include "output.h"
 #include "tls.h"
 #include "protocols.h"
@@ -105,11 +106,16 @@ static void decide(struct wsg_server *server, const struct handshake *hs, struct
 		.token = hs->has_token ? hs->token : NULL,
 		.device = hs->has_device ? hs->device : NULL,
 		.origin = hs->has_origin ? hs->origin : NULL,
+		.now_ms = util_wall_ms(), /* token expiry */
 	};
 	const struct wsg_config *config = server->config;
 
 	if (server->is_stopping) {
 		auth_refuse(v, HANDSHAKE_SHUTTING_DOWN, WSG_CLOSE_SHUTDOWN, NULL);
+		return;
+	}
+	if (ops_refuses_upgrades(server)) {
+		auth_refuse(v, HANDSHAKE_DRAINING, WSG_CLOSE_AT_CAPACITY, "server draining");
 		return;
 	}
 	auth_decide(config, &req, v);
@@ -260,6 +266,7 @@ static void admit(struct session *s)
 	}
 	s->is_admitted = true;
 	heartbeat_start(&server->wheel, &s->hb, &server->heartbeat, s->opened_ms);
+	ops_session_admitted(s); /* its token's expiry */
 	ratelimit_init(&s->rate, server->config->burst, s->opened_ms);
 	server->metrics.handshakes[HANDSHAKE_ADMITTED]++;
 	welcome = message_welcome(s->id, s->user, s->device, server->config->heartbeat_interval_ms, &len);
@@ -296,6 +303,7 @@ void session_close(struct session *s, int code, const char *reason)
 		return;
 	s->close_state = CLOSE_DECIDED;
 	s->closed_by = CLOSED_BY_SERVER;
+	s->token = NULL; /* past every permission check; a reload frees the entries of the config it replaces */
 	s->close_code = code;
 	if (!reason || (info && !strcmp(reason, info->reason))) {
 		s->close_reason = info ? info->reason : "";
@@ -414,6 +422,7 @@ int session_peer_closed(struct session *s, const unsigned char *payload, size_t 
 	}
 	s->close_state = CLOSE_BY_CLIENT;
 	s->closed_by = CLOSED_BY_CLIENT;
+	s->token = NULL; /* as in session_close */
 	registry_remove(&s->server->registry, &s->entry);
 	outq_clear(&s->out.queue); /* no data frame may follow a close */
 	if (len < 2) {
@@ -465,6 +474,7 @@ void session_end(struct session *s)
 	int code = s->closed_by == CLOSED_BY_NONE ? 1006 : s->close_code;
 	log_quote(reason, sizeof(reason), s->close_reason ? s->close_reason : "", s->close_reason_len);
 	hb_wheel_cancel(&server->wheel, &s->hb.timer);
+	ops_session_end(s);
 	router_unsubscribe_all(&server->router, &s->subscriptions);
 	metrics_count_close(&server->metrics, code);
 	if (s->is_admitted) {
@@ -536,6 +546,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	struct wsg_server *server = lws_container_of(sul, struct wsg_server, tick);
 
 	hb_wheel_advance(&server->wheel, util_now_ms(), on_heartbeat_due, server);
+	ops_tick(server); /* token expiries, drain */
 	stop_when_done(server);
 	schedule_tick(server);
 }
@@ -594,11 +605,17 @@ static int create_listener(struct wsg_server *server, const char *address, int p
 		info.mounts = &server->www_mount;
 	}
 	/* ---- end http.root ---- */
-	if (!lws_create_vhost(server->context, &info)) {
+	/* listen.reuse_port: wsgate's own SO_REUSEPORT listener feeds the vhost (app/ops.c) */
+	if (server->config->listen_reuse_port)
+		info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	struct lws_vhost *vhost = lws_create_vhost(server->context, &info);
+	if (!vhost) {
 		log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d%s\"", address, port,
 			  is_tls ? " (tls)" : "");
 		return -1;
 	}
+	if (server->config->listen_reuse_port)
+		return ops_listen(server, vhost, address, port, is_tls);
 	return 0;
 }
 
@@ -638,7 +655,7 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 		log_event(LOG_ERROR, "startup", "msg=\"cannot create the libwebsockets context\"");
 		return -1;
 	}
-	if (create_listener(server, config->listen_address, config->listen_port, false) ||
+	if (ops_init(server) || create_listener(server, config->listen_address, config->listen_port, false) ||
 	    (config->has_tls && create_listener(server, config->tls_address, config->tls_port, true)))
 		return -1;
 	schedule_tick(server);
@@ -708,6 +725,7 @@ void server_free(struct wsg_server *server)
 	if (server->context)
 		lws_context_destroy(server->context);
 	server->context = NULL;
+	ops_free(server);
 	if (server->loop) {
 		/*
 		 * A second SIGTERM during teardown must not kill us: libev unblocks a

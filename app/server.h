@@ -46,6 +46,7 @@ struct wsg_server {
 	 */
 	struct lws_http_mount www_mount;
 	char www_root[WSG_HTTP_ROOT_MAX + 1];
+	struct wsg_ops *ops; /* reload, drain, token expiry, shared listeners (app/ops.c) */
 };
 
 int server_init(struct wsg_server *server, struct wsg_config *config);

@@ -76,7 +76,8 @@ struct session {
 	uint64_t opened_ms;	       /* monotonic; session_opened_wall_ms for listings */
 
 	struct registry_entry entry;
-	struct hb_session hb; /* also holds the close-flush deadline once closing */
+	struct hb_session hb;	/* also holds the close-flush deadline once closing */
+	struct hb_timer expiry; /* its token's expires time, on app/ops.c's wheel */
 	struct session_output out;
 	struct subscription_list subscriptions;
 	struct ratelimit rate;

@@ -278,7 +278,9 @@ static void test_restart_keys_keep_the_running_values(void)
 		CHECK(!moved->listen_reuse_port);
 		CHECK_EQ_STR(moved->ws_path, "/ws");
 		CHECK_EQ_INT(moved->heartbeat_interval_ms, 3000); /* reloadable keys keep the new value */
-		CHECK_EQ_INT(config_keep_restart_keys(moved, running, keys, 8), 0);
+		/* the strings moved: running now holds what moved had read, to be freed with it */
+		CHECK_EQ_STR(running->listen_address, "::1");
+		CHECK_EQ_STR(running->ws_path, "/live");
 	}
 	config_free(running);
 	config_free(same);
