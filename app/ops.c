@@ -263,7 +263,7 @@ static void pace_drain(struct wsg_server *server, struct wsg_ops *ops)
 		session_close(session_of_entry(e), WSG_CLOSE_DRAINING, NULL);
 		ops->drain_closed++;
 	}
-	if (!registry_count(&server->registry) && !server->live_sessions && elapsed >= ops->drain_ms) {
+	if (!registry_count(&server->registry) && !server->live_sessions) {
 		log_event(LOG_INFO, "drained", "sessions=%zu dur_ms=%llu", ops->drain_closed,
 			  (unsigned long long)elapsed);
 		ev_break(server->loop, EVBREAK_ALL);
