@@ -8,10 +8,15 @@ in a row under traffic lose nothing."""
 import json
 import os
 import re
+import shutil
 import signal
+import socket
+import ssl
+import tempfile
 import time
 
-from wsgate_harness import TOKENS, WsgateServer, WsgateTestCase, line_of, main, to_libconfig
+from wsgate_harness import (HOST, TOKENS, WsgateServer, WsgateTestCase, client_ssl_context, gen_certs, line_of,
+                            main, to_libconfig)
 
 API_KEY = "ops-backend-api-key-0123"
 CAROL = "carol-secret"
@@ -264,6 +269,68 @@ class ReloadTest(ReloadTestCase):
         log = self.server.log()
         self.assertNotIn("level=error", log)
         self.assertEqual(self.metrics()['wsgate_reloads_total{result="failed"}'], 0)
+
+
+
+class TlsReloadTest(ReloadTestCase):
+    """Renewed certificate files at the same paths: a reload loads them into
+    the live wss listener; sessions already up stay up."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="wsgate-certs-")
+        try:
+            cls.first = gen_certs(os.path.join(cls.certdir, "first"))
+            cls.second = gen_certs(os.path.join(cls.certdir, "second"))
+        except Exception:
+            shutil.rmtree(cls.certdir, True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.certdir, True)
+
+    def install(self, source):
+        for name in ("server.crt", "server.key"):
+            target = os.path.join(self.workdir, name)
+            shutil.copyfile(os.path.join(source, name), target)
+            os.chmod(target, 0o600)
+
+    def served_certificate(self):
+        with socket.create_connection((HOST, self.server.tls_port), timeout=3) as sock:
+            with client_ssl_context().wrap_socket(sock, server_hostname="localhost") as tls:
+                return tls.getpeercert(binary_form=True)
+
+    @staticmethod
+    def der(directory):
+        with open(os.path.join(directory, "server.crt")) as f:
+            return ssl.PEM_cert_to_DER_cert(f.read())
+
+    def test_renewed_certificate_is_served_after_reload(self):
+        self.install(self.first)
+        self.start(listen_tls={"cert": os.path.join(self.workdir, "server.crt"),
+                               "key": os.path.join(self.workdir, "server.key")})
+        self.assertEqual(self.served_certificate(), self.der(self.first))
+        client, _ = self.open_session("alice", "d1", tls=True)
+        self.install(self.second)
+        line = self.reload_by_signal()
+        self.assertIn("tls=reloaded", line)
+        self.assertEqual(self.served_certificate(), self.der(self.second))
+        self.assert_alive(client)                      # the session made with the old one
+        self.cafile = os.path.join(self.second, "ca.crt")
+        self.open_session("bob", "d1", tls=True)       # verified against the new CA
+        self.assertNotIn("level=error", self.server.log())
+
+    def test_broken_certificate_files_are_refused(self):
+        self.install(self.first)
+        self.start(listen_tls={"cert": os.path.join(self.workdir, "server.crt"),
+                               "key": os.path.join(self.workdir, "server.key")})
+        # a new certificate with the old key: refused at load, the old pair stays in force
+        shutil.copyfile(os.path.join(self.second, "server.crt"), os.path.join(self.workdir, "server.crt"))
+        response = self.reload_by_api()
+        self.assertEqual(response.status, 400)
+        self.assertIn("does not match the certificate", json.loads(response.body)["error"])
+        self.assertEqual(self.served_certificate(), self.der(self.first))
 
 
 if __name__ == "__main__":
