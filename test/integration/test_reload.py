@@ -47,8 +47,10 @@ class ReloadTestCase(WsgateTestCase):
             config = dict(self.server.config)
             config.update(changes)
             text = to_libconfig(config)
-        with open(self.server.conf_path, "w") as f:
+        # atomically, as operators should: a reload may be reading the file right now
+        with open(self.server.conf_path + ".new", "w") as f:
             f.write(text)
+        os.replace(self.server.conf_path + ".new", self.server.conf_path)
         return text
 
     def reload_by_signal(self, expect="reload"):
