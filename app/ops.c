@@ -126,8 +126,21 @@ static void enforce_subscriptions(struct wsg_server *server, struct session *s)
 	}
 }
 
+/*
+ * A new heartbeat interval counts from the session's last sign of life: its
+ * next ping is due then, not at the deadline the old interval set. A session
+ * waiting for a pong keeps that deadline (the timeout is its next tick).
+ */
+static void rearm_heartbeat(struct wsg_server *server, struct session *s)
+{
+	if (s->hb.is_awaiting_pong || !hb_timer_is_armed(&s->hb.timer))
+		return;
+	hb_wheel_arm(&server->wheel, &s->hb.timer, s->hb.last_rx_ms + server->heartbeat.interval_ms);
+}
+
 /* Every open session onto the new configuration's entries, or closed when its token is gone. */
-static void move_sessions(struct wsg_server *server, const struct wsg_config *loaded, struct ops_reload_result *r)
+static void move_sessions(struct wsg_server *server, const struct wsg_config *loaded, bool is_new_interval,
+			  struct ops_reload_result *r)
 {
 	struct wsg_ops *ops = ops_of(server);
 
@@ -145,6 +158,8 @@ static void move_sessions(struct wsg_server *server, const struct wsg_config *lo
 		r->moved++;
 		enforce_subscriptions(server, s);
 		arm_expiry(ops, s);
+		if (is_new_interval)
+			rearm_heartbeat(server, s);
 	}
 }
 
@@ -170,6 +185,7 @@ int ops_reload(struct wsg_server *server, const char *by, struct ops_reload_resu
 			  r.needs_restart[i]);
 
 	server->config = loaded;
+	bool is_new_interval = server->heartbeat.interval_ms != loaded->heartbeat_interval_ms;
 	server->heartbeat.interval_ms = loaded->heartbeat_interval_ms;
 	server->heartbeat.timeout_ms = loaded->heartbeat_timeout_ms;
 	unsigned tick = hb_tick_ms_for(loaded->heartbeat_interval_ms, loaded->heartbeat_timeout_ms);
@@ -178,7 +194,7 @@ int ops_reload(struct wsg_server *server, const char *by, struct ops_reload_resu
 		hb_wheel_retick(&server->wheel, tick, now);
 		hb_wheel_retick(&ops->expiry, tick, now);
 	}
-	move_sessions(server, loaded, &r);
+	move_sessions(server, loaded, is_new_interval, &r);
 	/*
 	 * Renewed certificate files at the same paths: lws loads them into the
 	 * live SSL_CTX. Connections already up keep theirs (OpenSSL copies the

@@ -199,6 +199,20 @@ class ReloadTest(ReloadTestCase):
         self.assert_upgraded(response)
         self.assertEqual(client.recv_json()["heartbeat_ms"], 5000)
 
+    def test_heartbeat_change_applies_to_open_sessions(self):
+        self.start()
+        client, _ = self.open_session("alice", "d1")
+        self.assertEqual(client.expect_silence(0.3), 0)     # 25 s interval: no ping yet
+        config = dict(self.server.config, heartbeat={"interval_ms": 300, "timeout_ms": 300})
+        self.rewrite(to_libconfig(config))
+        since = time.monotonic()
+        self.reload_by_signal()
+        frame = client.recv_frame(timeout=2)
+        self.assertEqual(frame.opcode, 0x9, repr(frame))       # a ping, at the new interval
+        self.assertLess(frame.time - since, 0.5)
+        # a client that stops answering is closed after the new timeout
+        self.assertEqual(client.expect_close(timeout=2), (4100, "heartbeat timeout"))
+
     def test_tokens_file_is_reloaded(self):
         tokens_path = os.path.join(self.workdir, "tokens.conf")
 
