@@ -27,6 +27,12 @@
 #define OPS_LISTENERS_MAX 2
 /* Accepts per readable event on a listener, so one busy port cannot starve the loop. */
 #define OPS_ACCEPT_BATCH 256
+/*
+ * After handing the port over, a draining process stays at least this long:
+ * the connections it took from its listener's queue may still be on their
+ * way to an upgrade, which is then admitted and drained, not cut by the exit.
+ */
+#define OPS_HANDOVER_MS 500
 
 struct ops_listener {
 	ev_io io;
@@ -279,7 +285,8 @@ static void pace_drain(struct wsg_server *server, struct wsg_ops *ops)
 		session_close(session_of_entry(e), WSG_CLOSE_DRAINING, NULL);
 		ops->drain_closed++;
 	}
-	if (!registry_count(&server->registry) && !server->live_sessions) {
+	if (!registry_count(&server->registry) && !server->live_sessions &&
+	    (!ops->listener_count || elapsed >= OPS_HANDOVER_MS)) {
 		log_event(LOG_INFO, "drained", "sessions=%zu dur_ms=%llu", ops->drain_closed,
 			  (unsigned long long)elapsed);
 		ev_break(server->loop, EVBREAK_ALL);

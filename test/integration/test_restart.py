@@ -7,6 +7,7 @@ process must exit 0."""
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -107,6 +108,21 @@ class RollingRestartTest(WsgateTestCase):
             new_text = f.read()
         self.assertEqual(new_text.count("event=session_open"), CLIENTS)
         self.assertNotIn("level=error", new_text)
+
+    def test_drain_hands_the_port_over_at_once(self):
+        """With shared listeners a drain closes wsgate's listening socket at once
+        (here no other process listens: refused), stays through the handover
+        time, and exits 0."""
+        server = self.start_server(listen={"reuse_port": True}, shutdown={"grace_ms": 1000, "drain_ms": 300})
+        client, _ = self.open_session("alice", "d1")
+        since = time.monotonic()
+        server.send_signal(signal.SIGUSR1)
+        server.wait_for_log(r"event=drain by=SIGUSR1 sessions=1 drain_ms=300 listeners=closed")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection((HOST, server.port), timeout=1).close()
+        self.assertEqual(client.expect_close(), (4200, "server draining, reconnect"))
+        self.assertEqual(server.wait(timeout=3), 0, server.log())
+        self.assertGreaterEqual(time.monotonic() - since, 0.5)
 
     def stop_pid(self, pid, log_path):
         os.kill(pid, signal.SIGTERM)
