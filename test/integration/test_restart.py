@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 
-from wsgate_harness import (HOST, TOKENS, WsgateServer, WsgateTestCase, http_request, main, parse_metrics,
+from wsgate_harness import (HOST, TOKENS, WsgateTestCase, http_request, main, parse_metrics,
                             repo_root, binary, ws_connect, ws_recv_json)
 
 CLIENTS = 1000
