@@ -11,8 +11,8 @@ import socket
 import subprocess
 import time
 
-from wsgate_harness import (HOST, TOKENS, WsgateTestCase, http_request, main, parse_metrics,
-                            repo_root, binary, ws_connect, ws_recv_json)
+from wsgate_harness import (HOST, TOKENS, WsgateTestCase, binary, gen_certs, http_request, main,
+                            parse_metrics, repo_root, ws_connect, ws_recv_json)
 
 CLIENTS = 1000
 DRAIN_MS = 2000
@@ -123,6 +123,23 @@ class RollingRestartTest(WsgateTestCase):
         self.assertEqual(client.expect_close(), (4200, "server draining, reconnect"))
         self.assertEqual(server.wait(timeout=3), 0, server.log())
         self.assertGreaterEqual(time.monotonic() - since, 0.5)
+
+    def test_shared_listeners_serve_ws_and_wss(self):
+        """With reuse_port wsgate accepts itself and hands connections to lws:
+        plain and TLS sessions both work, and HTTP too."""
+        certs = gen_certs(os.path.join(self.workdir, "certs"))
+        self.cafile = os.path.join(certs, "ca.crt")
+        server = self.start_server(listen={"reuse_port": True},
+                                   listen_tls={"cert": os.path.join(certs, "server.crt"),
+                                               "key": os.path.join(certs, "server.key")})
+        plain, _ = self.open_session("alice", "d1")
+        tls, _ = self.open_session("bob", "d1", tls=True)
+        self.assert_alive(plain)
+        self.assert_alive(tls)
+        self.assertEqual(self.http("GET", "/healthz").body, b'{"status":"ok","sessions":2}')
+        _, response = self.connect("wrong", "d2", tls=True)
+        self.assert_http_reject(response, "HTTP/1.1 403 Forbidden", 4003, "invalid token")
+        self.assertEqual(server.log().count("event=session_open"), 2)
 
     def stop_pid(self, pid, log_path):
         os.kill(pid, signal.SIGTERM)
