@@ -36,6 +36,7 @@
 
 struct ops_listener {
 	ev_io io;
+	ev_timer pause; /* out of descriptors: the listener rests instead of spinning */
 	struct wsg_server *server;
 	struct lws_vhost *vhost;
 	bool is_tls, is_open;
@@ -246,6 +247,7 @@ static void close_listeners(struct wsg_ops *ops)
 		/* what the kernel already queued is served here, not reset by the close */
 		accept_pending(l);
 		ev_io_stop(l->server->loop, &l->io);
+		ev_timer_stop(l->server->loop, &l->pause);
 		close(l->io.fd);
 		l->is_open = false;
 	}
@@ -309,8 +311,18 @@ static void accept_pending(struct ops_listener *l)
 	for (int i = 0; i < OPS_ACCEPT_BATCH; i++) {
 		int fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-				log_event(LOG_WARN, "accept", "msg=\"%s\"", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+				return;
+			/*
+			 * EMFILE and the like: the connection stays queued and the socket
+			 * readable, so a level-triggered watcher would spin; rest 100 ms.
+			 */
+			log_event(LOG_WARN, "accept", "msg=\"%s\" pause_ms=100", strerror(errno));
+			if (l->is_open && !ev_is_active(&l->pause)) {
+				ev_io_stop(l->server->loop, &l->io);
+				ev_timer_set(&l->pause, 0.1, 0.);
+				ev_timer_start(l->server->loop, &l->pause);
+			}
 			return;
 		}
 		int one = 1;
@@ -322,6 +334,15 @@ static void accept_pending(struct ops_listener *l)
 					   LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (l->is_tls ? LWS_ADOPT_ALLOW_SSL : 0),
 					   sock, NULL, NULL);
 	}
+}
+
+static void on_listener_rested(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ops_listener *l = lws_container_of(w, struct ops_listener, pause);
+
+	(void)revents;
+	if (l->is_open)
+		ev_io_start(loop, &l->io);
 }
 
 static void on_listener_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -360,6 +381,7 @@ int ops_listen(struct wsg_server *server, struct lws_vhost *vhost, const char *a
 	l->is_open = true;
 	ev_io_init(&l->io, on_listener_readable, fd, EV_READ);
 	ev_io_start(server->loop, &l->io);
+	ev_timer_init(&l->pause, on_listener_rested, 0.1, 0.);
 	return 0;
 fail:
 	log_event(LOG_ERROR, "startup", "msg=\"cannot listen on %s:%d%s with SO_REUSEPORT: %s\"", address, port,
@@ -424,6 +446,7 @@ void ops_free(struct wsg_server *server)
 		if (!ops->listeners[i].is_open)
 			continue;
 		ev_io_stop(server->loop, &ops->listeners[i].io);
+		ev_timer_stop(server->loop, &ops->listeners[i].pause);
 		close(ops->listeners[i].io.fd);
 	}
 	hb_wheel_free(&ops->expiry);
