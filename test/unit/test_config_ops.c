@@ -302,8 +302,30 @@ static void test_restart_keys_count_past_max(void)
 	config_free(b);
 }
 
+/* The static-file mount is made with the listeners: a new http.root waits for a restart. */
+static void test_http_root_needs_restart(void)
+{
+	char sub[600], text[1024];
+	const char *keys[4];
+
+	snprintf(sub, sizeof(sub), "%s/www", dir);
+	if (!CHECK_EQ_INT(mkdir(sub, 0700), 0))
+		return;
+	struct wsg_config *a = load_ok(ONE_TOKEN, NULL);
+	snprintf(text, sizeof(text), "http = { root = \"www\"; };\n" ONE_TOKEN);
+	struct wsg_config *b = load_ok(text, NULL);
+	if (a && b && CHECK_EQ_INT(config_keep_restart_keys(b, a, keys, 4), 1)) {
+		CHECK_EQ_STR(keys[0], "http.root");
+		CHECK(b->http_root == NULL);
+	}
+	config_free(a);
+	config_free(b);
+	rmdir(sub);
+}
+
 int main(void)
 {
+	RUN(test_http_root_needs_restart);
 	if (!make_dir()) {
 		fprintf(stderr, "cannot make a temporary directory\n");
 		return 1;
