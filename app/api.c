@@ -16,6 +16,7 @@
 #include "closecode.h"
 #include "closecode_json.h"
 #include "ops.h"
+#include "messaging.h"
 #include "server.h"
 #include "util.h"
 

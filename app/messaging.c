@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "channel.h"
 #include "log.h"
 #include "message.h"
+#include "messaging.h"
 #include "server.h"
 #include "util.h"
 
@@ -178,7 +180,7 @@ static int dispatch(struct session *s, struct request *req)
 	return 0;
 }
 
-int session_handle_message(struct session *s, const char *text, size_t len)
+static int handle_message(struct session *s, const char *text, size_t len)
 {
 	const struct wsg_config *config = s->server->config;
 	struct request req;
@@ -201,3 +203,74 @@ int session_handle_message(struct session *s, const char *text, size_t len)
 	message_request_free(&req);
 	return rc;
 }
+
+/* {"type":"error","code":"forbidden","channel":C,"message":...}: a subscription the new permissions end. */
+static void tell_unsubscribed(struct session *s, const char *channel)
+{
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "type", "error", "code", "forbidden", "channel", channel,
+				"message", "subscription ended: no longer allowed to subscribe to this channel");
+	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	struct outmsg *msg = text ? outmsg_new(text, strlen(text)) : NULL;
+
+	json_decref(obj);
+	free(text);
+	if (msg)
+		session_queue(s, msg);
+	outmsg_unref(msg);
+}
+
+/* Drops the subscriptions the session's (new) token no longer allows. */
+static void enforce_subscriptions(struct session *s)
+{
+	struct wsg_server *server = s->server;
+	const struct wsg_globs *allowed = &s->token->subscribe;
+
+	for (struct subscription *sub = s->subscriptions.first, *next; sub; sub = next) {
+		char channel[256];
+		next = sub->owner_next;
+		if (channel_globs_allow(allowed->items, allowed->count, sub->channel->name))
+			continue;
+		/* the channel (and its name) goes with its last subscriber */
+		util_strlcpy(channel, sub->channel->name, sizeof(channel));
+		router_unsubscribe(&server->router, &s->subscriptions, channel);
+		tell_unsubscribed(s, channel);
+	}
+}
+
+static int on_open(struct session *s)
+{
+	struct wsg_server *server = s->server;
+	size_t len = 0;
+	char *welcome = message_welcome(s->id, s->user, s->device, server->config->heartbeat_interval_ms, &len);
+
+	ratelimit_init(&s->rate, server->config->burst, s->opened_ms);
+	return reply(s, welcome, len);
+}
+
+static int on_message(struct session *s, const unsigned char *data, size_t len, bool is_binary)
+{
+	(void)is_binary; /* never: this application does not accept binary messages */
+	return handle_message(s, (const char *)data, len);
+}
+
+static void on_close(struct session *s)
+{
+	router_unsubscribe_all(&s->server->router, &s->subscriptions);
+}
+
+static const struct wsg_app_http messaging_http = {
+	.is_route = api_is_route,
+	.is_authorized = api_is_authorized,
+	.handle = api_handle,
+};
+
+/* wsgate itself: JSON messages, channels and direct sends, and the backend HTTP API. */
+const struct wsg_app wsg_application = {
+	.name = "wsgate",
+	.accepts_binary = false,
+	.on_open = on_open,
+	.on_message = on_message,
+	.on_token_changed = enforce_subscriptions,
+	.on_close = on_close,
+	.http = &messaging_http,
+};

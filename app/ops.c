@@ -101,38 +101,6 @@ void ops_session_end(struct session *s)
 
 /* ---- reload ---- */
 
-/* {"type":"error","code":"forbidden","channel":C,"message":...}: a subscription the new permissions end. */
-static void tell_unsubscribed(struct session *s, const char *channel)
-{
-	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "type", "error", "code", "forbidden", "channel", channel,
-				"message", "subscription ended: no longer allowed to subscribe to this channel");
-	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	struct outmsg *msg = text ? outmsg_new(text, strlen(text)) : NULL;
-
-	json_decref(obj);
-	free(text);
-	if (msg)
-		session_queue(s, msg);
-	outmsg_unref(msg);
-}
-
-/* Drops the subscriptions the session's (new) token no longer allows. */
-static void enforce_subscriptions(struct wsg_server *server, struct session *s)
-{
-	const struct wsg_globs *allowed = &s->token->subscribe;
-
-	for (struct subscription *sub = s->subscriptions.first, *next; sub; sub = next) {
-		char channel[256];
-		next = sub->owner_next;
-		if (channel_globs_allow(allowed->items, allowed->count, sub->channel->name))
-			continue;
-		/* the channel (and its name) goes with its last subscriber */
-		util_strlcpy(channel, sub->channel->name, sizeof(channel));
-		router_unsubscribe(&server->router, &s->subscriptions, channel);
-		tell_unsubscribed(s, channel);
-	}
-}
-
 /*
  * A new heartbeat interval counts from the session's last sign of life: its
  * next ping is due then, not at the deadline the old interval set. A session
@@ -163,7 +131,8 @@ static void move_sessions(struct wsg_server *server, const struct wsg_config *lo
 		}
 		s->token = t;
 		r->moved++;
-		enforce_subscriptions(server, s);
+		if (server->app->on_token_changed)
+			server->app->on_token_changed(s);
 		arm_expiry(ops, s);
 		if (is_new_interval)
 			rearm_heartbeat(server, s);

@@ -246,8 +246,6 @@ static void admit(struct session *s)
 {
 	struct wsg_server *server = s->server;
 	struct registry_entry *existing = registry_find(&server->registry, s->user, s->device);
-	char *welcome;
-	size_t len;
 
 	if (existing) {
 		if (server->config->on_repeat == WSG_REPEAT_REJECT_NEW) {
@@ -267,17 +265,11 @@ static void admit(struct session *s)
 	s->is_admitted = true;
 	heartbeat_start(&server->wheel, &s->hb, &server->heartbeat, s->opened_ms);
 	ops_session_admitted(s); /* its token's expiry */
-	ratelimit_init(&s->rate, server->config->burst, s->opened_ms);
 	server->metrics.handshakes[HANDSHAKE_ADMITTED]++;
-	welcome = message_welcome(s->id, s->user, s->device, server->config->heartbeat_interval_ms, &len);
-	struct outmsg *msg = welcome ? outmsg_new(welcome, len) : NULL;
-	free(welcome);
-	if (!msg || session_queue(s, msg)) {
-		outmsg_unref(msg);
+	if (server->app->on_open && server->app->on_open(s)) {
 		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
 		return;
 	}
-	outmsg_unref(msg);
 	log_event(LOG_INFO, "session_open", "session=%s user=%s device=%s peer=%s%s%s", s->id, s->user,
 		  *s->device ? s->device : "-", session_peer(s), *session_via(s) ? " via=" : "", session_via(s));
 }
@@ -323,11 +315,11 @@ void session_close(struct session *s, int code, const char *reason)
 	hb_wheel_arm(&s->server->wheel, &s->hb.timer, util_now_ms() + WSG_CLOSE_FLUSH_MS);
 }
 
-static void handle_message(struct session *s, const void *text, size_t len)
+static void handle_message(struct session *s, const unsigned char *data, size_t len, bool is_binary)
 {
-	if (!util_is_valid_utf8(text, len))
+	if (!is_binary && !util_is_valid_utf8(data, len))
 		session_close(s, WSG_CLOSE_INVALID_UTF8, NULL);
-	else if (session_handle_message(s, text, len))
+	else if (s->server->app->on_message(s, data, len, is_binary))
 		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
 }
 
@@ -338,15 +330,15 @@ void session_receive(struct session *s, const void *in, size_t len, bool is_firs
 	heartbeat_seen(&s->hb, util_now_ms());
 	if (session_has_close(s))
 		return; /* its close is on the way, after what it was sent */
-	if (is_binary)
+	if (is_binary && !s->server->app->accepts_binary)
 		return session_close(s, WSG_CLOSE_UNSUPPORTED_DATA, NULL);
 	if (is_first && is_final && !s->rx) {
 		if (len > max)
 			return session_close(s, WSG_CLOSE_MESSAGE_TOO_BIG, NULL);
-		return handle_message(s, in, len); /* the common case: no copy */
+		return handle_message(s, in, len, is_binary); /* the common case: no copy */
 	}
 	if (is_first && s->rx)
-		s->rx->len = 0;
+		s->rx->len = s->rx->utf8_state = 0;
 	size_t have = s->rx ? s->rx->len : 0;
 	if (have + len > max)
 		return session_close(s, WSG_CLOSE_MESSAGE_TOO_BIG, NULL);
@@ -359,18 +351,24 @@ void session_receive(struct session *s, const void *in, size_t len, bool is_firs
 		struct rx_message *rx = realloc(s->rx, sizeof(*rx) + cap);
 		if (!rx)
 			return session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
+		if (!s->rx)
+			rx->utf8_state = 0;
 		rx->len = have;
 		rx->cap = cap;
 		s->rx = rx;
 	}
+	/* RFC 6455 8.1: fail at the first invalid byte, not when the message ends */
+	if (!is_binary && !util_utf8_feed(&s->rx->utf8_state, in, len, is_final))
+		return session_close(s, WSG_CLOSE_INVALID_UTF8, NULL);
 	memcpy(s->rx->data + have, in, len);
 	s->rx->len += len;
 	if (!is_final)
 		return;
-	handle_message(s, s->rx->data, s->rx->len);
-	/* idle sessions should not keep a big message's buffer */
-	free(s->rx);
-	s->rx = NULL;
+	struct rx_message *rx = s->rx;
+	s->rx = NULL; /* idle sessions should not keep a big message's buffer */
+	if (s->server->app->on_message(s, rx->data, rx->len, is_binary))
+		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
+	free(rx);
 }
 
 void session_pong(struct session *s)
@@ -443,6 +441,34 @@ int session_peer_closed(struct session *s, const unsigned char *payload, size_t 
 	return -1;
 }
 
+bool session_fail(struct lws *wsi, int code, const unsigned char *reason, size_t len)
+{
+	struct session *s = lws_wsi_user(wsi);
+	unsigned char frame[FRAME_HEADER_MAX + FRAME_CONTROL_MAX];
+
+	if (!s || s->wsi != wsi || !s->server || !s->is_established)
+		return false;
+	if (s->close_state == CLOSE_SENT || s->close_state == CLOSE_BY_CLIENT)
+		return true; /* a close already went out: lws just ends TCP */
+	len = closecode_reason_len((const char *)reason, len);
+	outq_clear(&s->out.queue); /* failing: nothing more of it is sent */
+	if (s->close_state == CLOSE_NONE) {
+		s->closed_by = CLOSED_BY_SERVER;
+		s->close_code = (uint16_t)code;
+		s->close_reason_copy = malloc(len + 1);
+		if (s->close_reason_copy) {
+			memcpy(s->close_reason_copy, reason, len);
+			s->close_reason_copy[len] = '\0';
+		}
+		s->close_reason = s->close_reason_copy ? s->close_reason_copy : "";
+		s->close_reason_len = (uint8_t)(s->close_reason_copy ? len : 0);
+		registry_remove(&s->server->registry, &s->entry);
+	}
+	s->close_state = CLOSE_SENT;
+	output_write_now(s, frame, frame_write_close(frame, s->close_code, s->close_reason, s->close_reason_len));
+	return true;
+}
+
 static const char *closed_by_name(enum session_closed_by by)
 {
 	switch (by) {
@@ -475,7 +501,8 @@ void session_end(struct session *s)
 	log_quote(reason, sizeof(reason), s->close_reason ? s->close_reason : "", s->close_reason_len);
 	hb_wheel_cancel(&server->wheel, &s->hb.timer);
 	ops_session_end(s);
-	router_unsubscribe_all(&server->router, &s->subscriptions);
+	if (s->is_admitted && server->app->on_close)
+		server->app->on_close(s);
 	metrics_count_close(&server->metrics, code);
 	if (s->is_admitted) {
 		registry_remove(&server->registry, &s->entry);
@@ -625,6 +652,7 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	uint64_t now = util_now_ms();
 
 	memset(server, 0, sizeof(*server));
+	server->app = &wsg_application;
 	server->config = config;
 	server->heartbeat.interval_ms = config->heartbeat_interval_ms;
 	server->heartbeat.timeout_ms = config->heartbeat_timeout_ms;

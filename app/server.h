@@ -10,6 +10,7 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 
+#include "app.h"
 #include "auth.h"
 #include "config.h"
 #include "heartbeat.h"
@@ -20,6 +21,7 @@
 #include "session.h"
 
 struct wsg_server {
+	const struct wsg_app *app; /* the application this core runs: wsg_application */
 	struct wsg_config *config;
 	struct lws_context *context;
 	struct registry registry;
@@ -80,6 +82,14 @@ void session_pong(struct session *s);
 int session_peer_closed(struct session *s, const unsigned char *payload, size_t len);
 void session_end(struct session *s);
 
+/*
+ * libwebsockets found the client breaking RFC 6455 (a reserved bit or
+ * opcode, a bad continuation, a fragmented control frame): fail the
+ * connection (7.1.7), with the close frame written at once and no wait for
+ * the client's answer. False when wsi is not an open session.
+ */
+bool session_fail(struct lws *wsi, int code, const unsigned char *reason, size_t len);
+
 /* True once the session's close is decided (by either side): nothing more is queued for it. */
 static inline bool session_has_close(const struct session *s)
 {
@@ -98,13 +108,5 @@ static inline struct session *session_of_entry(struct registry_entry *e)
  * consumer" and frees its queue.
  */
 int session_queue(struct session *s, struct outmsg *msg);
-
-/* app/messaging.c: a complete client message; -1 when the session must close now. */
-int session_handle_message(struct session *s, const char *text, size_t len);
-/* Deliveries to sessions; return how many got it (-1: out of memory). from NULL: the API. */
-long long server_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data);
-long long server_send_to_user(struct wsg_server *server, const char *from, const char *to, json_t *data);
-/* Closes the sessions of user (one device, or all with device NULL); returns how many. */
-size_t server_disconnect(struct wsg_server *server, const char *user, const char *device, int code, const char *reason);
 
 #endif

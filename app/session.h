@@ -60,6 +60,7 @@ struct session_output {
 /* A message arriving in pieces (fragments, or lws's rx_buffer_size chunks), only while it does. */
 struct rx_message {
 	size_t len, cap;
+	unsigned utf8_state; /* util_utf8_feed: where a text message's last piece left off */
 	unsigned char data[];
 };
 

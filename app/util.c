@@ -141,3 +141,48 @@ size_t util_strlcpy(char *dst, const char *src, size_t dstlen)
 	}
 	return n;
 }
+
+bool util_utf8_feed(unsigned *state, const unsigned char *s, size_t len, bool is_final)
+{
+	unsigned need = *state & 3, lo = (*state >> 8) & 0xff, hi = (*state >> 16) & 0xff;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = s[i];
+		if (need) {
+			if (c < lo || c > hi)
+				return false;
+			need--;
+			lo = 0x80;
+			hi = 0xbf;
+			continue;
+		}
+		if (c < 0x80)
+			continue;
+		/* RFC 3629 4: the lead byte fixes the length and the second byte's range */
+		lo = 0x80;
+		hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+		} else if (c == 0xe0) {
+			need = 2;
+			lo = 0xa0; /* no overlong forms */
+		} else if (c == 0xed) {
+			need = 2;
+			hi = 0x9f; /* no surrogates */
+		} else if (c >= 0xe1 && c <= 0xef) {
+			need = 2;
+		} else if (c == 0xf0) {
+			need = 3;
+			lo = 0x90;
+		} else if (c >= 0xf1 && c <= 0xf3) {
+			need = 3;
+		} else if (c == 0xf4) {
+			need = 3;
+			hi = 0x8f; /* nothing above U+10FFFF */
+		} else {
+			return false;
+		}
+	}
+	*state = need | lo << 8 | hi << 16;
+	return !is_final || !need;
+}

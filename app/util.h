@@ -27,6 +27,13 @@ size_t util_utf8_prefix_len(const char *s, size_t len, size_t max);
 /* Writes 2*nbytes lowercase hex chars plus NUL from the kernel's CSPRNG. */
 int util_random_hex(char *out, size_t nbytes);
 
+/*
+ * UTF-8 validation in pieces: state (0 to begin) carries a character split
+ * between pieces. False at the first invalid byte, or when is_final and a
+ * character is left unfinished.
+ */
+bool util_utf8_feed(unsigned *state, const unsigned char *s, size_t len, bool is_final);
+
 /* Copies at most dstlen-1 bytes and always terminates; returns the source length. */
 size_t util_strlcpy(char *dst, const char *src, size_t dstlen);
 

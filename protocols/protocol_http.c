@@ -169,7 +169,7 @@ static int serve_exchange(struct lws *wsi, struct session *s)
 		return respond_json(wsi, 413, why) || lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
 	struct api_request req = { true, x->path, *x->authorization ? x->authorization : NULL, x->body, x->len };
-	api_handle(server, &req, &resp);
+	server->app->http->handle(server, &req, &resp);
 	free_exchange(s);
 	return finish(wsi, &resp);
 }
@@ -190,10 +190,10 @@ static int begin_post(struct lws *wsi, struct session *s, const char *path)
 		authorization[0] = '\0';
 	if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
 		declared = strtoull(length, NULL, 10);
-	if (!api_is_authorized(server->config, authorization)) {
+	if (!server->app->http->is_authorized(server->config, authorization)) {
 		struct api_request req = { true, path, *authorization ? authorization : NULL, NULL, 0 };
 		struct api_response resp;
-		api_handle(server, &req, &resp); /* 401, or 405 for a GET-only route */
+		server->app->http->handle(server, &req, &resp); /* 401, or 405 for a GET-only route */
 		respond(wsi, resp.status, resp.content_type, resp.body, resp.len, resp.wants_bearer);
 		free(resp.body);
 		return -1;
@@ -323,7 +323,7 @@ static int serve_http(struct lws *wsi, struct session *s, const char *path)
 			    : respond_json(wsi, 405, "{\"error\":\"method not allowed\"}");
 		return rc || lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
-	if (api_is_route(path)) {
+	if (server->app->http && server->app->http->is_route(path)) {
 		if (is_post)
 			return begin_post(wsi, s, path);
 		if (!is_get) {
@@ -334,7 +334,7 @@ static int serve_http(struct lws *wsi, struct session *s, const char *path)
 		if (lws_hdr_copy(wsi, authorization, sizeof(authorization), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
 			authorization[0] = '\0';
 		struct api_request req = { false, path, *authorization ? authorization : NULL, NULL, 0 };
-		api_handle(server, &req, &resp);
+		server->app->http->handle(server, &req, &resp);
 		return finish(wsi, &resp);
 	}
 	if (is_ws_path(wsi, server) && is_get)

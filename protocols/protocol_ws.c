@@ -4,9 +4,34 @@
  * once, here in FILTER_PROTOCOL_CONNECTION; a refusal with auth.reject =
  * "http" is written as an HTTP status and JSON body right here too.
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
+
 #include "protocols.h"
 #include "output.h"
 #include "server.h"
+
+/*
+ * libwebsockets fails a connection that breaks RFC 6455 framing by calling
+ * its own exported lws_close_reason() and returning -1; it then waits for the
+ * client's close, which its parser, left mid-frame, can no longer read, so
+ * the TCP connection stayed open for 5 s. lws reaches lws_close_reason
+ * through its PLT, so this definition is the one it calls: wsgate fails the
+ * connection itself (RFC 6455 7.1.7), its close frame written at once and
+ * TCP ended right after, and the session's log line gets the real code.
+ * wsgate's own closes never call it (they are framed by app/output.c).
+ */
+void lws_close_reason(struct lws *wsi, enum lws_close_status status, unsigned char *buf, size_t len)
+{
+	static void (*lws_own)(struct lws *, enum lws_close_status, unsigned char *, size_t);
+
+	if (session_fail(wsi, (int)status, buf, len))
+		return;
+	if (!lws_own)
+		*(void **)&lws_own = dlsym(RTLD_NEXT, "lws_close_reason");
+	if (lws_own)
+		lws_own(wsi, status, buf, len);
+}
 
 static struct wsg_server *server_of(struct lws *wsi)
 {

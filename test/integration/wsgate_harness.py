@@ -69,6 +69,11 @@ def binary():
     return os.path.abspath(path)
 
 
+def echo_binary():
+    """The test-only wsgate-echo built beside the wsgate under test."""
+    return os.path.join(os.path.dirname(binary()), "wsgate-echo")
+
+
 def repo_root():
     return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -197,7 +202,8 @@ def run_binary(args, timeout=10):
 class WsgateServer:
     """One running ``wsgate -c CONF`` process with stderr captured to a file."""
 
-    def __init__(self, workdir, overrides=None):
+    def __init__(self, workdir, overrides=None, executable=None):
+        self.executable = executable        # None: the wsgate under test
         self.workdir = workdir
         self.port = free_port()
         self.config = merge_config(default_config(self.port), overrides or {})
@@ -223,7 +229,7 @@ class WsgateServer:
 
     def start(self, timeout=START_TIMEOUT):
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([binary(), "-c", self.conf_path],
+            self.proc = subprocess.Popen([self.executable or binary(), "-c", self.conf_path],
                                          stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -766,8 +772,10 @@ class WsgateTestCase(unittest.TestCase):
         self.workdir = tempfile.mkdtemp(prefix="wsgate-it-")
         self.addCleanup(shutil.rmtree, self.workdir, True)
 
+    executable = None       # None: the wsgate under test; echo_binary() for wsgate-echo
+
     def start_server(self, **overrides):
-        server = WsgateServer(self.workdir, overrides)
+        server = WsgateServer(self.workdir, overrides, executable=self.executable)
         server.start()                  # on failure the process is already gone
         self.addCleanup(self._stop_and_check, server)
         self.server = server
