@@ -244,8 +244,50 @@ static void test_now_ms_never_goes_backwards(void)
 	CHECK(after >= before);
 }
 
+/* util_utf8_feed fed in two pieces, cut anywhere, agrees with util_is_valid_utf8 on the whole. */
+static void test_utf8_in_pieces_agrees_with_the_whole(void)
+{
+	unsigned seed = 12345;
+	unsigned char buf[8];
+	int disagreements = 0;
+
+	for (int n = 0; n < 200000; n++) {
+		size_t len = (size_t)(n % 9);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned r = (seed >> 16) & 0xff;
+			/* mostly bytes that matter: leads, continuations, the edges of their ranges */
+			static const unsigned char pick[] = { 0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
+							      0xc0, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee,
+							      0xef, 0xf0, 0xf3, 0xf4, 0xf5, 0xff };
+			buf[i] = r < 200 ? pick[r % sizeof(pick)] : (unsigned char)r;
+		}
+		bool whole = util_is_valid_utf8(buf, len);
+		for (size_t cut = 0; cut <= len; cut++) {
+			unsigned state = 0;
+			bool ok = util_utf8_feed(&state, buf, cut, false) &&
+				  util_utf8_feed(&state, buf + cut, len - cut, true);
+			disagreements += ok != whole;
+		}
+	}
+	CHECK_EQ_INT(disagreements, 0);
+}
+
+static void test_utf8_in_pieces_fails_at_the_bad_piece(void)
+{
+	unsigned state = 0;
+
+	CHECK(util_utf8_feed(&state, (const unsigned char *)"\xce", 1, false));	 /* half a character: fine so far */
+	CHECK(!util_utf8_feed(&state, (const unsigned char *)"\xce", 1, false)); /* not a continuation */
+	state = 0;
+	CHECK(util_utf8_feed(&state, (const unsigned char *)"ok\xf0\x9f", 4, false));
+	CHECK(!util_utf8_feed(&state, (const unsigned char *)"\x98", 1, true)); /* ends unfinished */
+}
+
 int main(void)
 {
+	RUN(test_utf8_in_pieces_agrees_with_the_whole);
+	RUN(test_utf8_in_pieces_fails_at_the_bad_piece);
 	RUN(test_utf8_accepts_ascii_and_empty);
 	RUN(test_utf8_accepts_every_sequence_length);
 	RUN(test_utf8_rejects_overlongs);
