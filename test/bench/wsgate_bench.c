@@ -1,8 +1,8 @@
 /*
  * wsgate-bench: a single-threaded epoll load generator for WebSocket servers (the
- * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo, fanout,
- * idle. It prints one key=value result line (and --json FILE). It must never leave
- * loopback and never run unbounded: every run ends after --duration plus a short
+ * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo (JSON or bare
+ * text "ping"), fanout (publisher over the HTTP API or a WebSocket), idle. It prints one key=value result line (and
+ * --json FILE). It must never leave loopback and never run unbounded: every run ends after --duration plus a short
  * close grace, and only 127.0.0.0/8 addresses are accepted.
  */
 #define _GNU_SOURCE /* memmem, strndup */
@@ -297,6 +297,10 @@ static long long proc_cpu_ticks(pid_t pid)
 
 enum peer_kind { PEER_WSGATE, PEER_ECHO };
 
+/* fanout: who publishes. API: POST /api/publish (wsgate only); WS: a WebSocket client's
+ * {"type":"publish"} (wsgate), or any text message (a broadcast peer such as node_broadcast.js). */
+enum publisher_kind { PUBLISHER_API, PUBLISHER_WS };
+
 struct options {
 	const char *mode;
 	const char *host;
@@ -309,7 +313,9 @@ struct options {
 	struct in_addr sources[MAX_SOURCES];
 	int source_count;
 	enum peer_kind peer;
+	enum publisher_kind publisher;
 	bool raw_tcp;
+	bool text_ping; /* echo: bare "ping" (wsgate answers "pong") instead of JSON */
 	unsigned connections;
 	unsigned inflight;
 	unsigned size;
@@ -367,9 +373,11 @@ static void usage(FILE *f)
 	      "  --connections C    echo and idle: connections (100)\n"
 	      "  --inflight K       echo: messages in flight per connection (1)\n"
 	      "  --size S           echo: message size in bytes (32)\n"
+	      "  --text-ping        echo: send the bare text \"ping\" (wsgate: \"pong\" back; echo peers: \"ping\")\n"
 	      "  --window W         handshakes in progress at once (64)\n"
 	      "  --subscribers N    fanout: subscribers (100)\n"
 	      "  --channel NAME     fanout: channel (bench)\n"
+	      "  --publisher api|ws fanout: POST /api/publish (api), or a WebSocket client publishing (ws) (api)\n"
 	      "  --api-key KEY      fanout: backend API key for POST /api/publish\n"
 	      "  --rate R           fanout: publishes per second, 0 = as fast as acks allow (0)\n"
 	      "  --device-prefix P  device id prefix, to run several generators at once (b)\n"
@@ -389,6 +397,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "path", required_argument, NULL, 'P' },
 		{ "peer", required_argument, NULL, 'e' },
 		{ "raw-tcp", no_argument, NULL, 'r' },
+		{ "text-ping", no_argument, NULL, 't' },
+		{ "publisher", required_argument, NULL, 'u' },
 		{ "connections", required_argument, NULL, 'c' },
 		{ "inflight", required_argument, NULL, 'k' },
 		{ "size", required_argument, NULL, 's' },
@@ -441,6 +451,14 @@ static void parse_options(struct options *o, int argc, char **argv)
 			break;
 		case 'r':
 			o->raw_tcp = true;
+			break;
+		case 't':
+			o->text_ping = true;
+			break;
+		case 'u':
+			if (strcmp(optarg, "api") && strcmp(optarg, "ws"))
+				die("--publisher must be api or ws");
+			o->publisher = strcmp(optarg, "api") ? PUBLISHER_WS : PUBLISHER_API;
 			break;
 		case 'c':
 			o->connections = parse_count("connections", optarg, 1, 1000000);
@@ -496,8 +514,10 @@ static void parse_options(struct options *o, int argc, char **argv)
 		    o->host);
 	if (o->raw_tcp && strcmp(o->mode, "echo"))
 		die("--raw-tcp goes with --mode echo only");
-	if (!strcmp(o->mode, "fanout") && (!o->api_key || o->peer != PEER_WSGATE))
-		die("--mode fanout needs --api-key and a wsgate peer");
+	if (o->text_ping && strcmp(o->mode, "echo"))
+		die("--text-ping goes with --mode echo only");
+	if (!strcmp(o->mode, "fanout") && o->publisher == PUBLISHER_API && (!o->api_key || o->peer != PEER_WSGATE))
+		die("--mode fanout --publisher api needs --api-key and a wsgate peer");
 	if (!strcmp(o->mode, "idle") && !o->server_pid)
 		die("--mode idle needs --server-pid");
 }
@@ -1305,10 +1325,17 @@ static uint8_t *scratch(struct bench *b, size_t len)
 /* {"type":"ping","id":N,"pad":"xxx"} padded to --size bytes (longer when --size is too small) */
 static size_t echo_build_request(struct bench *b, uint64_t id, uint8_t **out)
 {
+	static uint8_t ping[] = "ping";
 	char head[64];
 	int n = snprintf(head, sizeof(head), "{\"type\":\"ping\",\"id\":%" PRIu64 ",\"pad\":\"", id);
 	size_t pad = b->opt.size > (size_t)n + 2 ? b->opt.size - (size_t)n - 2 : 0;
-	uint8_t *p = scratch(b, (size_t)n + pad + 2);
+	uint8_t *p;
+
+	if (b->opt.text_ping) {
+		*out = ping;
+		return 4;
+	}
+	p = scratch(b, (size_t)n + pad + 2);
 
 	memcpy(p, head, (size_t)n);
 	memset(p + n, 'x', pad);
@@ -1338,6 +1365,8 @@ static bool echo_reply_matches(struct bench *b, const struct pending_request *r,
 	char pong[64];
 	size_t n;
 
+	if (b->opt.peer == PEER_WSGATE && b->opt.text_ping)
+		return len == 4 && !memcmp(data, "pong", 4);
 	if (b->opt.peer == PEER_WSGATE) {
 		n = (size_t)snprintf(pong, sizeof(pong), "{\"type\":\"pong\",\"id\":%" PRIu64 "}", r->id);
 		return len == n && !memcmp(data, pong, n);
@@ -1415,7 +1444,8 @@ static void echo_report(struct bench *b, struct result *r)
 
 	result_int(r, "connections", b->opt.connections);
 	result_int(r, "inflight", b->opt.inflight);
-	result_int(r, "size", b->opt.size);
+	result_int(r, "size", b->opt.text_ping ? 4 : b->opt.size);
+	result_str(r, "payload", b->opt.text_ping ? "text-ping" : "json");
 	result_num(r, "msgs_per_s", secs > 0 ? (double)b->m.echo.replies / secs : 0);
 	result_latency(r, "rtt", &b->m.echo.rtt);
 	result_int(r, "replies", b->m.echo.replies);
@@ -1516,24 +1546,39 @@ static void fanout_start(struct bench *b)
 		b->m.fanout.interval_ns = (uint64_t)(1e9 / b->opt.rate);
 }
 
+/* The publish timestamp (CLOCK_MONOTONIC ns) travels in the payload: each delivery's latency. */
 static void fanout_publish(struct bench *b, uint64_t now)
 {
 	struct fanout_state *s = &b->m.fanout;
 	struct conn *p = s->publisher;
-	char body[160];
-	int body_len = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}", b->opt.channel,
-				now_ns());
-	int n = snprintf((char *)buf_reserve(&p->out, 512 + (size_t)body_len), 512 + (size_t)body_len,
-			 "POST /api/publish HTTP/1.1\r\n"
-			 "Host: %s:%u\r\n"
-			 "Authorization: Bearer %s\r\n"
-			 "Content-Type: application/json\r\n"
-			 "Content-Length: %d\r\n\r\n%s",
-			 b->opt.host, ntohs(b->opt.server.sin_port), b->opt.api_key, body_len, body);
+	char body[192];
+	int body_len, n;
+
+	if (b->opt.publisher == PUBLISHER_WS) {
+		body_len = snprintf(body, sizeof(body),
+				    "{\"type\":\"publish\",\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}",
+				    b->opt.channel, now_ns());
+		if (body_len < 0 || body_len >= (int)sizeof(body))
+			die("--channel too long");
+		ws_send_text(b, p, body, (size_t)body_len);
+		goto sent;
+	}
+	body_len = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}", b->opt.channel,
+			    now_ns());
+	if (body_len < 0 || body_len >= (int)sizeof(body))
+		die("--channel too long");
+	n = snprintf((char *)buf_reserve(&p->out, 512 + (size_t)body_len), 512 + (size_t)body_len,
+		     "POST /api/publish HTTP/1.1\r\n"
+		     "Host: %s:%u\r\n"
+		     "Authorization: Bearer %s\r\n"
+		     "Content-Type: application/json\r\n"
+		     "Content-Length: %d\r\n\r\n%s",
+		     b->opt.host, ntohs(b->opt.server.sin_port), b->opt.api_key, body_len, body);
 
 	if (n < 0 || n >= 512 + body_len)
 		die("--api-key or --channel too long");
 	p->out.len += (size_t)n;
+sent:
 	s->publishes++;
 	s->awaiting_ack = true;
 	s->next_due_ns = s->interval_ns ? (s->next_due_ns ? s->next_due_ns : now) + s->interval_ns : 0;
@@ -1557,8 +1602,11 @@ static void fanout_maybe_publish(struct bench *b, uint64_t now)
 
 static void fanout_open_publisher(struct bench *b)
 {
+	/* a WebSocket publisher is a session of its own: a device id after the subscribers' */
 	b->m.fanout.awaiting_ack = false;
-	b->m.fanout.publisher = conn_open(b, CONN_RAW, 0);
+	b->m.fanout.publisher = b->opt.publisher == PUBLISHER_WS
+					? conn_open(b, CONN_WS, b->opt.subscribers + b->m.fanout.reconnects)
+					: conn_open(b, CONN_RAW, 0);
 	if (!b->m.fanout.publisher)
 		die("cannot connect the publisher");
 }
@@ -1614,10 +1662,22 @@ static bool starts_with(const uint8_t *data, size_t len, const char *prefix)
 static void fanout_on_message(struct bench *b, struct conn *c, const uint8_t *data, size_t len)
 {
 	struct fanout_state *s = &b->m.fanout;
-	uint64_t t;
+	uint64_t t, delivered;
 
-	if (starts_with(data, len, "{\"type\":\"message\"") && memmem(data, len, "\"data\":{\"t\":", 12) &&
-	    json_uint(data, len, "t", &t)) {
+	if (c == s->publisher) {
+		/* wsgate: {"type":"ack","delivered":N}; node_broadcast.js answers the same */
+		if (starts_with(data, len, "{\"type\":\"ack\"") && json_uint(data, len, "delivered", &delivered))
+			s->acks++, s->acked_delivered += delivered;
+		else
+			s->bad_responses++;
+		s->awaiting_ack = false;
+		fanout_maybe_publish(b, now_ns());
+		return;
+	}
+	/* wsgate delivers {"type":"message",...,"data":{"t":N},...}; a broadcast peer sends the
+	 * publisher's own {"type":"publish",...,"data":{"t":N}} */
+	if ((starts_with(data, len, "{\"type\":\"message\"") || starts_with(data, len, "{\"type\":\"publish\"")) &&
+	    memmem(data, len, "\"data\":{\"t\":", 12) && json_uint(data, len, "t", &t)) {
 		if (in_window(b) && t >= b->t_measure) {
 			s->deliveries++;
 			hist_add(&s->latency, now_ns() - t);
@@ -1699,6 +1759,7 @@ static void fanout_report(struct bench *b, struct result *r)
 	double secs = measure_seconds(b);
 
 	result_int(r, "subscribers", s->subscribed);
+	result_str(r, "publisher", b->opt.publisher == PUBLISHER_WS ? "ws" : "api");
 	result_num(r, "rate", b->opt.rate);
 	result_num(r, "publishes_per_s", secs > 0 ? (double)s->publishes / secs : 0);
 	result_num(r, "deliveries_per_s", secs > 0 ? (double)s->deliveries / secs : 0);
