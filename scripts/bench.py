@@ -89,7 +89,7 @@ class Plan:
         self.idle_hold_others = 1 if smoke else 5  # no periodic work: a shorter window suffices
         self.core_max = 10000 if smoke else 1000000
         self.dp_interval, self.dp_timeout, self.dp_clients = (300, 300, 3) if smoke else (1000, 1000, 10)
-        self.sys_settle, self.sys_window = (0.8, 1.0) if smoke else (1.5, 3.0)
+        self.sys_window = 1 if smoke else 4  # seconds per syscalls run
         self.echo_conns, self.echo_inflight, self.echo_size = 100, 4, 32
         self.hs_window = 64
         self.hb_interval = self.hb_timeout = 5000
@@ -138,17 +138,11 @@ T0 = time.time()
 
 
 def listening(port):
-    """Whether something listens on TCP port (from /proc/net/tcp, without connecting)."""
-    want = ":%04X" % port
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            for line in open(path).readlines()[1:]:
-                f = line.split()
-                if f[1].endswith(want) and f[3] == "0A":
-                    return True
-        except OSError:
-            pass
-    return False
+    """Whether something listens on TCP port 'port' (ss over netlink: /proc/net/tcp lists every
+    TIME_WAIT socket of the previous runs and is slow to read)."""
+    r = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    return "LISTEN" in r.stdout
 
 
 def cpu_ticks(pid):
@@ -245,7 +239,7 @@ class Bench:
                 break
             if listening(port):
                 return proc, port
-            time.sleep(0.05)
+            time.sleep(0.02)
         PROCS.stop(proc)
         sys.stderr.write(open(log_path, errors="replace").read())
         sys.exit("bench: %s did not listen on port %d (its log is above)" % (peer, port))
@@ -462,24 +456,10 @@ class Bench:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
         return self.perf_ok
 
-    def perf_stat(self, pid, seconds, path):
-        """Counts a process's system calls for 'seconds'; writes {name: count}, 'total' too."""
-        events = ",".join(["syscalls:sys_enter_" + s for s in SYSCALLS] + ["raw_syscalls:sys_enter"])
-        r = subprocess.run(["timeout", "-k", "2", str(int(seconds) + 20), "perf", "stat", "-x,", "-e", events,
-                            "-p", str(pid), "--", "sleep", str(seconds)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        counts = {}
-        for line in r.stderr.splitlines():
-            f = line.split(",")
-            if len(f) > 2 and f[0].isdigit():
-                name = f[2].replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "total")
-                counts[name] = int(f[0])
-        json.dump({"seconds": seconds, "counts": counts}, open(path, "w"))
-        return "" if "total" in counts else "perf stat: %s" % r.stderr.strip()[-200:]
-
     def run_syscalls(self):
-        """One run per case with perf stat attached for a window inside the generator's; the
-        per-operation figure is (calls/s) / (operations/s of the same run)."""
+        """One more run per case with perf stat attached to the server, its counting switched on
+        and off by the generator at the edges of its measured window (--perf-control): the calls
+        counted are exactly those of the operations the generator reports."""
         if not self.perf_works():
             log("syscalls: skipped (perf stat cannot count syscalls tracepoints here)")
             self.skipped.append("syscalls: perf stat cannot count the syscalls tracepoints here")
@@ -491,22 +471,38 @@ class Bench:
         if p.smoke:
             cases = [("echo", "json", "wsgate")]
         cases = [c for c in cases if c[2] in self.peers]
-        log("syscalls: perf stat over %ss of each run: %s" % (p.sys_window, ", ".join(
+        log("syscalls: perf stat over %ss runs: %s" % (p.sys_window, ", ".join(
             "%s%s %s" % (m, "/" + v if v else "", peer) for m, v, peer in cases)))
+        events = ",".join(["syscalls:sys_enter_" + s for s in SYSCALLS] + ["raw_syscalls:sys_enter"])
         for mode, variant, peer in cases:
             proc, port = self.start_server(peer)
             base = os.path.join(self.raw, "syscalls-%s%s-%s" % (mode, "-" + variant if variant else "", peer))
-            dur = p.sys_settle + p.sys_window + (1.5 if mode == "fanout" else 1.0)
-            g = self.gen_bg(base + ".json", dur, ["--mode", mode, "--port", str(port), "--server-pid", str(proc.pid)]
-                            + self.peer_args(peer) + self.mode_args(mode, variant))
-            time.sleep(p.sys_settle + (0.5 if mode == "fanout" else 0))
-            perf_err = self.perf_stat(proc.pid, p.sys_window, base + "-perf.json")
-            g.wait()
-            PROCS.live.remove(g)
+            fifo = base + ".ctl"
+            os.mkfifo(fifo)
+            perf = subprocess.Popen(["timeout", "-k", "2", "120", "perf", "stat", "-x,", "-D", "-1", "--control",
+                                     "fifo:" + fifo, "-e", events, "-p", str(proc.pid), "--", "sleep", "100"],
+                                    stdout=subprocess.DEVNULL, stderr=open(base + ".perf", "w"))
+            PROCS.live.append(perf)
+            err = self.gen(base + ".json", p.sys_window, ["--mode", mode, "--port", str(port), "--server-pid",
+                                                          str(proc.pid), "--perf-control", fifo]
+                           + self.peer_args(peer) + self.mode_args(mode, variant))
+            perf.send_signal(signal.SIGINT)  # perf stat prints its counts on SIGINT
+            try:
+                perf.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+            PROCS.stop(perf)
             PROCS.stop(proc)
-            if perf_err:  # the tool, not the server: a note, not an error
-                self.skipped.append("syscalls %s %s %s: %s" % (mode, variant, peer, perf_err))
-            err = self.check(base + ".json", mode)
+            counts = {}
+            for line in open(base + ".perf"):
+                f = line.split(",")
+                if len(f) > 2 and f[0].isdigit():
+                    counts[f[2].replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "total")] = int(f[0])
+            json.dump({"counts": counts}, open(base + "-perf.json", "w"))
+            if "total" not in counts:  # the tool, not the server: a note, not an error
+                self.skipped.append("syscalls %s %s %s: perf stat counted nothing: %s" % (
+                    mode, variant, peer, open(base + ".perf").read()[-200:].strip()))
+            err = " ".join(e for e in (err, self.check(base + ".json", mode)) if e)
             self.record("syscalls", peer, 1, base + ".json", err, mode + ":" + variant if variant else mode)
 
     def run_profile(self):

@@ -125,15 +125,16 @@ def summarize(bench, plan):
             key = dict((c[0], c[2]) for c in SYS_CASES)
             if not r["result"] or not perf or r["variant"] not in key:
                 continue
-            ops = r["result"].get(key[r["variant"]])
-            secs = perf["seconds"]
+            # the operations of the generator's window, which is exactly what perf counted
+            ops = r["result"].get({"msgs_per_s": "replies", "handshakes_per_s": "handshakes",
+                                   "deliveries_per_s": "deliveries"}[key[r["variant"]]])
             counts = perf["counts"]
-            if not ops:
+            if not ops or "total" not in counts:
                 continue
-            per = {k: v / secs / ops for k, v in counts.items() if v}
+            per = {k: v / ops for k, v in counts.items() if v}
             per["other"] = max(per.get("total", 0) - sum(v for k, v in per.items() if k != "total"), 0)
             S["syscalls"].setdefault(r["variant"], {})[r["peer"]] = {
-                "ops_per_s": ops, "per_op": per, "server_cpu_pct": r["result"].get("server_cpu_pct")}
+                "ops_per_s": r["result"].get(key[r["variant"]]), "per_op": per, "server_cpu_pct": r["result"].get("server_cpu_pct")}
     S["profiles"] = {}
     for name in ("idle", "echo", "echo-lws", "handshake", "handshake-lws"):
         path = os.path.join(bench.work, f"profile-{name}.txt")
@@ -471,10 +472,12 @@ def results_md(S, plan, env):
   over the last {plan.idle_hold - 0.3:.1f} s (others {plan.idle_hold_others - 0.3:.1f} s) before the generators close.
   Clients answer wsgate's pings; lws-echo, Node and uWebSockets send none. Node is measured at
   1k and 10k (one process).
-- **syscalls per op**: one more run per case with `perf stat -e 'syscalls:sys_enter_*'` (the calls
-  listed in `scripts/bench.py`, plus `raw_syscalls:sys_enter` for the total) attached to the server for
-  {plan.sys_window} s; calls per second divided by operations per second of the same run. perf slows
-  the server a little, so those runs' rates are not in the tables above.
+- **syscalls per op**: one more {plan.sys_window} s run per case with `perf stat -e 'syscalls:sys_enter_*'`
+  (the calls listed in `scripts/bench.py`, plus `raw_syscalls:sys_enter` for the total; "other" is the
+  rest) attached to the server, started disabled (`-D -1 --control fifo:F`): the generator switches the
+  counting on and off at the edges of its measured window (`--perf-control F`), so the calls are divided
+  by exactly the operations they served. perf slows the server, so those runs' rates are not in the
+  tables above.
 """)
     w("Commands (what `scripts/bench.sh` runs; ports vary per run):\n")
     w("```")
@@ -492,8 +495,9 @@ def results_md(S, plan, env):
     w("taskset -c 1 build-release/wsgate-bench --mode idle --connections N/procs --window 256 --server-pid PID "
       "--device-prefix gIn --sources 127.0.I.2,127.0.I.3,127.0.I.4   # one per server process, all at once")
     w(f"taskset -c 0 build-release/wsgate-bench-core {plan.core_max}")
-    w("perf stat -x, -e syscalls:sys_enter_sendto,...,raw_syscalls:sys_enter -p PID -- sleep "
-      f"{plan.sys_window}")
+    w("perf stat -x, -D -1 --control fifo:F -e syscalls:sys_enter_sendto,...,raw_syscalls:sys_enter -p PID "
+      "-- sleep 100 &   # ended by SIGINT after the generator")
+    w("taskset -c 1 build-release/wsgate-bench ... --perf-control F")
     w("```\n")
     w("One mode only, e.g. before and after a change: `scripts/bench.sh --mode echo` (or `handshake`, `idle`, "
       "`fanout`, `syscalls`; several with commas; `--peers wsgate,lws`, `--runs 1`) prints these tables and writes "

@@ -310,6 +310,7 @@ struct options {
 	const char *channel;
 	const char *device_prefix;
 	const char *json_path;
+	const char *perf_control; /* a `perf stat --control fifo:` FIFO: counting follows the window */
 	struct in_addr sources[MAX_SOURCES];
 	int source_count;
 	enum peer_kind peer;
@@ -384,7 +385,9 @@ static void usage(FILE *f)
 	      "  --sources A,B,...  loopback source addresses to spread ephemeral ports over\n"
 	      "  --server-pid PID   report the server's CPU (and RSS in idle mode) from /proc\n"
 	      "  --duration SEC     run time, at most 3600 (10)\n"
-	      "  --json FILE        also write the result as a JSON object\n",
+	      "  --json FILE        also write the result as a JSON object\n"
+	      "  --perf-control F   write enable/disable to F (perf stat -D -1 --control fifo:F) at the edges\n"
+	      "                     of the measured window, so perf counts exactly the operations reported\n",
 	      f);
 }
 
@@ -412,6 +415,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "server-pid", required_argument, NULL, 'i' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "perf-control", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -498,6 +502,9 @@ static void parse_options(struct options *o, int argc, char **argv)
 			break;
 		case 'j':
 			o->json_path = optarg;
+			break;
+		case 'f':
+			o->perf_control = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -639,6 +646,7 @@ struct bench {
 	uint64_t t_measure, t_measure_end; /* the window the rates are computed over */
 	long long cpu_start, cpu_end;
 	uint64_t wake_ns; /* a mode's next timed action, 0 for none */
+	int perf_fd;	  /* --perf-control FIFO, -1 without */
 	struct counters count;
 	uint8_t *scratch; /* one outgoing message at a time */
 	size_t scratch_cap;
@@ -670,6 +678,12 @@ static bool conn_is_live(const struct conn *c, uint32_t generation)
 }
 
 /* Starts the measurement window: rates and server CPU are counted from here. */
+static void perf_control(struct bench *b, const char *command)
+{
+	if (b->perf_fd >= 0 && write(b->perf_fd, command, strlen(command)) < 0)
+		die("--perf-control: %s", strerror(errno));
+}
+
 static void measure_begin(struct bench *b)
 {
 	if (b->t_measure)
@@ -677,6 +691,7 @@ static void measure_begin(struct bench *b)
 	b->t_measure = now_ns();
 	if (b->opt.server_pid)
 		b->cpu_start = proc_cpu_ticks(b->opt.server_pid);
+	perf_control(b, "enable\n");
 }
 
 static double measure_seconds(const struct bench *b)
@@ -1241,6 +1256,8 @@ static void enter_closing(struct bench *b)
 	b->t_measure_end = now_ns();
 	if (b->opt.server_pid && b->t_measure)
 		b->cpu_end = proc_cpu_ticks(b->opt.server_pid);
+	if (b->t_measure)
+		perf_control(b, "disable\n");
 	if (b->mode->on_deadline)
 		b->mode->on_deadline(b);
 	for (unsigned i = 0; i < b->conn_cap; i++) {
@@ -1858,6 +1875,10 @@ static void bench_init(struct bench *b)
 	if (getrandom(&b->rng, sizeof(b->rng), 0) != sizeof(b->rng) || !b->rng)
 		b->rng = now_ns() | 1;
 	b->cpu_start = b->cpu_end = -1;
+	b->perf_fd = -1;
+	/* blocks until perf stat has opened its end: perf starts first */
+	if (b->opt.perf_control && (b->perf_fd = open(b->opt.perf_control, O_WRONLY | O_CLOEXEC)) < 0)
+		die("--perf-control %s: %s", b->opt.perf_control, strerror(errno));
 }
 
 static void bench_free(struct bench *b)
@@ -1872,6 +1893,8 @@ static void bench_free(struct bench *b)
 	free(b->free_slots);
 	free(b->scratch);
 	close(b->epoll_fd);
+	if (b->perf_fd >= 0)
+		close(b->perf_fd);
 }
 
 int main(int argc, char **argv)
