@@ -155,7 +155,7 @@ def summarize_idle(sel, plan):
             for r in rs:
                 per_run.setdefault(r["run"], []).append(r)
             cpu_by_run = {r["run"]: r["result"] for r in sel("idlecpu", p, scale=str(n)) if r["result"]}
-            rss, cpu, open_s, opened, late, notes, procs, all_open = [], [], [], [], [], [], 0, True
+            rss, cpu, open_s, opened, notes, procs, all_open = [], [], [], [], [], 0, True
             for run, parts in sorted(per_run.items()):
                 notes += [x["note"] for x in parts if x.get("note")]
                 res = [x["result"] for x in parts]
@@ -168,12 +168,7 @@ def summarize_idle(sel, plan):
                 ok = all(x["all_open"] for x in res)
                 all_open = all_open and ok
                 open_s.append(max(x["open_s"] for x in res) if ok else None)
-                hold = plan.idle_hold if p == "wsgate" else plan.idle_hold_others
-                w_start = max(x["duration_s"] for x in res) - hold
-                if run in cpu_by_run and ok and max(x["open_s"] for x in res) > w_start:
-                    late.append({"run": run, "opened_s": max(x["open_s"] for x in res), "window_from_s": w_start,
-                                 "cpu_pct": cpu_by_run[run]["cpu_pct"]})  # the window held handshakes
-                elif run in cpu_by_run:
+                if run in cpu_by_run:  # sampled only once every session was open
                     cpu.append(cpu_by_run[run]["cpu_pct"])
                 procs = len(res)
             out.setdefault(p, {})[str(n)] = {
@@ -181,7 +176,7 @@ def summarize_idle(sel, plan):
                 # CPU per session per heartbeat interval: what one session's idle costs
                 "cpu_us_per_session_interval": stats([c / 100.0 * hb_s / n * 1e6 for c in cpu]),
                 "open_s": stats(open_s), "sessions_open": stats(opened), "all_open": all_open and bool(opened),
-                "cpu_not_counted": late, "notes": notes}
+                "notes": notes}
     return out
 
 
@@ -303,9 +298,9 @@ def print_tables(S, f):
     f.flush()
 
 
-def md_table(w, head, rows):
+def md_table(w, head, rows, numeric=True):
     w("| " + " | ".join(head) + " |")
-    w("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+    w("|" + "|".join(["---"] + ["---:" if numeric else "---"] * (len(head) - 1)) + "|")
     for r in rows:
         w("| " + " | ".join(r) + " |")
     w("")
@@ -349,9 +344,8 @@ def targets(S, plan):
         lambda v: v < 5.0, lambda v: f"{v:.1f}% of a core (sum over {wt['processes']} wsgate processes)")
     per = {n: m(s, "cpu_us_per_session_interval") for n, s in idle.get("wsgate", {}).items()}
     per = {n: v for n, v in per.items() if v}
-    lo = min(per, key=int) if per else None
-    add("Idle CPU per session flat (largest / smallest scale under 2x)",
-        max(per.values()) / per[lo] if per and per[lo] else None, lambda v: v < 2.0,
+    add("Idle CPU per session flat (the largest per-session figure under 2x the smallest)",
+        max(per.values()) / min(per.values()) if per else None, lambda v: v < 2.0,
         lambda v: "wsgate us per session per interval: " + ", ".join(
             f"{int(n) // 1000}k: {per[n]:.2f}" for n in sorted(per, key=int)) + f" ({v:.2f}x)")
     add("Fan-out deliveries/s at least 3x Node ws", ratio(m(fo.get("wsgate/ws")), m(fo.get("node/ws"))),
@@ -433,7 +427,7 @@ def results_md(S, plan, env):
     w(f"| wsgate | commit {env['commit']}, Release build (`{env['cc']}`), `conf/bench/wsgate-bench.conf` |")
     w(f"| libwebsockets | {env['lws']} (Debian package; wsgate and lws-echo link the same library) |")
     w(f"| Node.js / ws | {env['node']} / ws {env['ws']} (`perMessageDeflate: false`) |")
-    w(f"| uWebSockets | {'`$UWS_ECHO_BIN` (built by the user, not part of this repository)' if env['uws'] else 'not run: ' + UWS_NOTE} |")
+    w(f"| uWebSockets | {'`$UWS_ECHO_BIN` (built by the user, not part of this repository)' if env['uws'] else 'not run (`UWS_ECHO_BIN` not set)'} |")
     w(f"| open files | {env['nofile']} per process: at most 17,000 sessions per server process |")
     w("")
     if S["errors"]:
@@ -466,10 +460,10 @@ def results_md(S, plan, env):
   Node: `test/bench/node_broadcast.js`, the usual `ws` loop sending each received message to every
   subscriber and acknowledging it to the sender the same way.
 - **idle**: N sessions are opened (at most 17,000 per server process: 50k = 3 wsgate processes on
-  three ports, 3 generators), then held {plan.idle_hold} s (wsgate: two heartbeat intervals) or
-  {plan.idle_hold_others} s (peers with no periodic work). RSS per session = (server RSS with all sessions
-  open - RSS before the first) / sessions, summed over the processes. Idle CPU = the servers' CPU time
-  over the last {plan.idle_hold - 0.3:.1f} s (others {plan.idle_hold_others - 0.3:.1f} s) before the generators close.
+  three ports, 3 generators). RSS per session = (server RSS with all sessions open - RSS before the
+  first) / sessions, summed over the processes. Idle CPU = the servers' CPU time over
+  {plan.idle_hold - 0.3:.1f} s from 0.3 s after the last session opened (wsgate: two heartbeat intervals; peers
+  with no periodic work: {plan.idle_hold_others - 0.3:.1f} s); a run where not every session opened has no CPU figure.
   Clients answer wsgate's pings; lws-echo, Node and uWebSockets send none. Node is measured at
   1k and 10k (one process).
 - **syscalls per op**: one more {plan.sys_window} s run per case with `perf stat -e 'syscalls:sys_enter_*'`
@@ -502,20 +496,22 @@ def results_md(S, plan, env):
     w("One mode only, e.g. before and after a change: `scripts/bench.sh --mode echo` (or `handshake`, `idle`, "
       "`fanout`, `syscalls`; several with commas; `--peers wsgate,lws`, `--runs 1`) prints these tables and writes "
       "nothing here.\n")
-    w("## Throughput, latency and CPU per operation\n")
-    w("![throughput per peer](throughput.png)\n")
     T = tables(S)
-    for title, head, rows in T:
-        if title.startswith(("handshake", "echo", "fanout")):
-            w(f"### {title}\n")
-            md_table(w, head, rows)
+    if any(title.startswith(("handshake", "echo", "fanout")) for title, _, _ in T):
+        w("## Throughput, latency and CPU per operation\n")
+        w("![throughput per peer](throughput.png)\n")
+        for title, head, rows in T:
+            if title.startswith(("handshake", "echo", "fanout")):
+                w(f"### {title}\n")
+                md_table(w, head, rows)
+        w("![latency percentiles](latency.png)\n")
+        w("The percentiles are under full load, so they are mostly queueing: at saturation the round trip is about "
+          "in-flight messages / rate.\n")
     for s in S["skipped"]:
         w(f"{s}\n")
-    w("![latency percentiles](latency.png)\n")
-    w("The percentiles are under full load, so they are mostly queueing: at saturation the round trip is about "
-      "in-flight messages / rate.\n")
-    w("## Cost against scale\n")
-    w("![RSS per session and idle CPU](scale.png)\n")
+    if S.get("idle"):
+        w("## Cost against scale\n")
+        w("![RSS per session and idle CPU](scale.png)\n")
     for title, head, rows in T:
         if title.startswith("idle"):
             md_table(w, head, rows)
@@ -523,13 +519,11 @@ def results_md(S, plan, env):
         for n, s in byn.items():
             for note in s["notes"]:
                 w(f"- note: {NAMES[p]}, {int(n):,} sessions: `{note}` (not counted as an error: the load is the finding)")
-            for x in s["cpu_not_counted"]:
-                w(f"- {NAMES[p]}, {int(n):,} sessions, run {x['run']}: idle CPU ({x['cpu_pct']:.1f}%) not counted: the "
-                  f"last session opened {x['opened_s']:.1f} s after launch, after the CPU window began "
-                  f"({x['window_from_s']:.1f} s)")
-    w("\nNode's RSS per session is what its heap grew by: V8 reserves heap ahead, so at 1k sessions the figure "
-      "understates the real cost.\n")
-    w("## System calls per operation\n")
+    if S.get("idle", {}).get("node"):
+        w("\nNode's RSS per session is what its heap grew by: V8 reserves heap ahead, so at 1k sessions the figure "
+          "understates the real cost.\n")
+    if S.get("syscalls"):
+        w("## System calls per operation\n")
     for title, head, rows in T:
         if title.startswith("syscalls"):
             w(f"### {title[len('syscalls per op: '):]}\n")
@@ -553,7 +547,8 @@ def results_md(S, plan, env):
                      [["**total**", f"**{sum(da.values()):.2f}**", f"**{sum(db.values()):.2f}**"]])
     if S.get("core"):
         w("## Heartbeat bookkeeping\n")
-        w("![heartbeat cost per session](heartbeat.png)\n")
+        if S.get("idle", {}).get("wsgate"):
+            w("![heartbeat cost per session](heartbeat.png)\n")
         w("`wsgate-bench-core`: the timing wheel and the registry in process, every session due once per interval.\n")
         md_table(w, ["sessions", "wheel due, ns per session (min - max)", "wheel arm ns", "registry add ns",
                      "registry find ns"],
@@ -579,7 +574,7 @@ def results_md(S, plan, env):
     w("## Targets (issue 13)\n")
     md_table(w, ["target", "measured", "verdict"],
              [[v["target"], v["detail"], "n/a" if v["met"] is None else ("**met**" if v["met"] else "**missed**")]
-              for v in S["targets"]])
+              for v in S["targets"] if v["value"] is not None], numeric=False)
     w("A target missed is a finding: the profiles and the system-call tables above say where the time goes.\n")
     w("## uWebSockets\n")
     w("uWebSockets is an optional peer. Nothing of it is in this repository (no source, no binary, no build "
@@ -615,9 +610,11 @@ def charts(S, plan, work, out):
     if not shutil.which("gnuplot"):
         return
 
-    def dat(name, lines):
+    def dat(name, lines):  # None when there is nothing to plot: that panel is left out
+        if not lines:
+            return None
         path = os.path.join(work, name + ".dat")
-        open(path, "w").write("\n".join(lines or ['"none" 0 0 0']) + "\n")
+        open(path, "w").write("\n".join(lines) + "\n")
         return path
 
     def gp(script, name):
@@ -638,29 +635,34 @@ def charts(S, plan, work, out):
               ("Fan-out deliveries/s (%d subscribers)" % plan.fanout_subs,
                dat("fo", bars(S.get("fanout", {}), {"wsgate/api": "wsgate API", "wsgate/ws": "wsgate ws",
                                                     "node/ws": "Node ws"})))]
-    script = head.format(h=800, out=os.path.join(out, "throughput.png"))
-    script += (f'set multiplot layout 2,2 title "Throughput (median of {plan.runs} runs, whiskers: min-max; server on '
+    panels = [(t, d) for t, d in panels if d]
+    script = head.format(h=800 if len(panels) > 2 else 450, out=os.path.join(out, "throughput.png"))
+    script += (f'set multiplot layout {2 if len(panels) > 2 else 1},{2 if len(panels) > 1 else 1} title "Throughput (median of {plan.runs} runs, whiskers: min-max; server on '
                '1 core)"\nset style fill solid 0.8 border -1\nset boxwidth 0.6\nset yrange [0:*]\nset format y "%.0s%c"\n')
     for title, d in panels:
         script += (f'set title "{title}"\nplot "{d}" using 0:2:xtic(1) with boxes lc rgb "#4C72B0" notitle, '
                    f'"" using 0:2:3:4 with yerrorbars lc rgb "black" pt 0 notitle, '
                    f'"" using 0:2:(sprintf("%.0fk", $2/1000)) with labels offset 0,1.2 notitle\n')
-    gp(script + "unset multiplot\n", "throughput")
+    if panels:
+        gp(script + "unset multiplot\n", "throughput")
 
     def lat(table, names):
         return [f'"{names[p]}" {med(t["p50_us"]) or 0} {med(t["p99_us"]) or 0} {med(t["p999_us"]) or 0}'
                 for p, t in table.items() if t["rate"]]
+    panels = [(t, d) for t, d in (
+        ("Echo round trip (JSON)", dat("lat_ec", lat(S.get("echo", {}).get("json", {}), SHORT))),
+        ("Handshake (connect to welcome / 101)", dat("lat_hs", lat(S.get("handshake", {}), SHORT))),
+        ("Fan-out delivery", dat("lat_fo", lat(S.get("fanout", {}), {
+            "wsgate/api": "wsgate API", "wsgate/ws": "wsgate ws", "node/ws": "Node ws"})))) if d]
     script = head.format(h=450, out=os.path.join(out, "latency.png"))
-    script += ("set multiplot layout 1,3 title \"Latency percentiles under full load (median of runs), log scale\"\n"
+    script += (f"set multiplot layout 1,{max(len(panels), 1)} title \"Latency percentiles under full load (median of runs), log scale\"\n"
                "set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
                "set logscale y\nset ylabel \"microseconds\"\nset key top left\n")
-    for title, d in (("Echo round trip (JSON)", dat("lat_ec", lat(S.get("echo", {}).get("json", {}), SHORT))),
-                     ("Handshake (connect to welcome / 101)", dat("lat_hs", lat(S.get("handshake", {}), SHORT))),
-                     ("Fan-out delivery", dat("lat_fo", lat(S.get("fanout", {}), {
-                         "wsgate/api": "wsgate API", "wsgate/ws": "wsgate ws", "node/ws": "Node ws"})))):
+    for title, d in panels:
         script += (f'set title "{title}"\nplot "{d}" using 2:xtic(1) title "p50" lc rgb "#4C72B0", "" using 3 title '
                    '"p99" lc rgb "#DD8452", "" using 4 title "p99.9" lc rgb "#C44E52"\n')
-    gp(script + "unset multiplot\n", "latency")
+    if panels:
+        gp(script + "unset multiplot\n", "latency")
 
     idle = S.get("idle", {})
     colors = {"wsgate": "#4C72B0", "lws": "#DD8452", "node": "#55A868", "uws": "#8172B3"}
@@ -676,7 +678,8 @@ def charts(S, plan, work, out):
         if pts("cpu_us_per_session_interval"):
             cpu_p.append(f'"{dat("cpu_" + p, pts("cpu_us_per_session_interval"))}" using 1:2:3:4 with yerrorlines '
                          f'lw 2 pt 7 lc rgb "{colors[p]}" title "{NAMES[p]}"')
-    gp(head.format(h=450, out=os.path.join(out, "scale.png")) + f'''
+    if idle:
+        gp(head.format(h=450, out=os.path.join(out, "scale.png")) + f'''
 set multiplot layout 1,2 title "Cost against scale: idle sessions (wsgate heartbeat {plan.hb_interval // 1000} s; the peers have none)"
 set logscale x
 set xtics ({", ".join(f'"{n // 1000}k" {n}' for n in scales)})
@@ -693,7 +696,7 @@ unset multiplot
 ''', "scale")
 
     core = S.get("core", {})
-    if core:
+    if core and idle.get("wsgate"):
         wl = dat("wheel", [f"{n} {med(c['wheel_due_ns_per_session'])} {c['wheel_due_ns_per_session']['min']} "
                            f"{c['wheel_due_ns_per_session']['max']}" for n, c in core.items()])
         hb = dat("hbproc", [f"{n} {med(s['cpu_us_per_session_interval']) * 1000}" for n, s in
@@ -705,6 +708,7 @@ set format x "%.0s%c"
 set format y "%g"
 set xlabel "sessions"
 set key top left
-plot "{wl}" using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb "#4C72B0" title "timing wheel alone (wsgate-bench-core)", \\
-     "{hb}" using 1:2 with linespoints lw 2 pt 5 lc rgb "#C44E52" title "whole wsgate process (idle CPU)"
+plot "{wl}" using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb "#4C72B0" title "timing wheel alone (wsgate-bench-core)"{
+            f', "{hb}" using 1:2 with linespoints lw 2 pt 5 lc rgb "#C44E52" title "whole wsgate process (idle CPU)"'
+            if hb else ""}
 ''', "heartbeat")

@@ -1,9 +1,10 @@
 /*
  * wsgate-bench: a single-threaded epoll load generator for WebSocket servers (the
- * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo (JSON or bare
- * text "ping"), fanout (publisher over the HTTP API or a WebSocket), idle. It prints one key=value result line (and
- * --json FILE). It must never leave loopback and never run unbounded: every run ends after --duration plus a short
- * close grace, and only 127.0.0.0/8 addresses are accepted.
+ * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo (JSON or
+ * bare text "ping"), fanout (publisher over the HTTP API or a WebSocket), idle. It
+ * prints one key=value result line (and --json FILE). It must never leave loopback
+ * and never run unbounded: every run ends after --duration (or at SIGINT) plus a
+ * short close grace, and only 127.0.0.0/8 addresses are accepted.
  */
 #define _GNU_SOURCE /* memmem, strndup */
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -384,7 +386,7 @@ static void usage(FILE *f)
 	      "  --device-prefix P  device id prefix, to run several generators at once (b)\n"
 	      "  --sources A,B,...  loopback source addresses to spread ephemeral ports over\n"
 	      "  --server-pid PID   report the server's CPU (and RSS in idle mode) from /proc\n"
-	      "  --duration SEC     run time, at most 3600 (10)\n"
+	      "  --duration SEC     run time, at most 3600 (10); SIGINT ends the run earlier, with its report\n"
 	      "  --json FILE        also write the result as a JSON object\n"
 	      "  --perf-control F   write enable/disable to F (perf stat -D -1 --control fifo:F) at the edges\n"
 	      "                     of the measured window, so perf counts exactly the operations reported\n",
@@ -657,6 +659,15 @@ struct bench {
 		struct idle_state idle;
 	} m;
 };
+
+/* SIGINT ends the run early, as the deadline would: close, then report. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
 
 static uint64_t rng_next(struct bench *b)
 {
@@ -1310,7 +1321,7 @@ static void run(struct bench *b)
 		uint64_t now = now_ns();
 		int n;
 
-		if (b->phase == PHASE_RUN && now >= b->deadline)
+		if (b->phase == PHASE_RUN && (now >= b->deadline || stop_requested))
 			enter_closing(b);
 		if (b->phase == PHASE_CLOSING && (!b->live || now >= b->close_deadline))
 			break;
@@ -1516,6 +1527,10 @@ static void idle_on_settled(struct bench *b)
 		return;
 	b->m.idle.rss_open_kb = proc_rss_kb(b->opt.server_pid);
 	measure_begin(b);
+	/* a driver (scripts/bench.py) waits for this line to start its own window */
+	fprintf(stderr, "wsgate-bench: idle: %" PRIu64 " sessions open after %.2f s\n", b->ready_total,
+		(double)(b->t_measure - b->t_start) / 1e9);
+	fflush(stderr);
 }
 
 static void idle_on_ready(struct bench *b, struct conn *c)
@@ -1910,6 +1925,7 @@ int main(int argc, char **argv)
 	if (!b->mode)
 		die("unknown --mode '%s' (handshake, echo, fanout, idle)", b->opt.mode);
 	bench_init(b);
+	signal(SIGINT, on_sigint);
 	run(b);
 	report(b);
 	bench_free(b);
