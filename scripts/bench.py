@@ -38,6 +38,8 @@ Modes (--mode, comma-separated or repeated; default: all of them):
                                    (also after --mode, --peers or --runs); the full run's default
                                    is docs/bench
   --keep                           keep the scratch directory (logs, raw JSON)
+  --report DIR [--out OUT]         no measuring: the tables (and docs) again from a kept scratch
+                                   directory DIR
 
 Servers run on CPU 0, generators on CPU 1 (taskset). Every figure is the median of RUNS
 interleaved runs, each server started fresh. Builds into build-release/ (Release). Loopback
@@ -87,6 +89,7 @@ class Plan:
         self.echo_dur = 1 if smoke else 5
         self.fanout_dur = 1 if smoke else 5
         self.fanout_subs = 1000
+        self.fanout_inflight = 4  # publishes unacknowledged at once (ws publisher; the API takes one at a time)
         self.idle_scales = [1000] if smoke else [1000, 5000, 10000, 15000, 50000]
         self.idle_node_max = PER_PROC  # Node ws: one process only (50k Node takes too long)
         self.idle_hold = 1 if smoke else 10.5  # wsgate: two 5 s heartbeat cycles + a tick
@@ -331,7 +334,7 @@ class Bench:
             return a + (["--text-ping"] if variant == "text" else [])
         if mode == "fanout":
             a = ["--subscribers", str(p.fanout_subs), "--window", "256", "--publisher", variant]
-            return a + (["--api-key", API_KEY] if variant == "api" else [])
+            return a + (["--api-key", API_KEY] if variant == "api" else ["--inflight", str(p.fanout_inflight)])
         raise ValueError(mode)
 
     def run_handshake(self):
@@ -703,6 +706,25 @@ def setup(plan, modes, peers):
     os.unlink(blog)
 
 
+def report(bench, plan, out, t0):
+    import bench_report  # scripts/bench_report.py: summaries, console tables, RESULTS.md
+    summary = bench_report.summarize(bench, plan)
+    bench_report.print_tables(summary, sys.stdout)
+    if out:
+        log("writing %s (RESULTS.md, results.json, charts, profiles)" % os.path.relpath(out, ROOT))
+        bench_report.write_docs(summary, bench, plan, out, t0)
+
+
+def report_again(work, out):
+    """--report WORK: the tables (and with --out the docs) of a run kept with --keep."""
+    saved = json.load(open(os.path.join(work, "run.json")))
+    plan = Plan(False, 1)
+    plan.__dict__.update(saved["plan"])
+    bench = argparse.Namespace(records=saved["records"], skipped=saved["skipped"], work=work)
+    report(bench, plan, os.path.abspath(out) if out else "", time.time() - saved["elapsed_s"])
+    return 0
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "_deadpeer-client":
         return deadpeer_client(sys.argv[2:])
@@ -715,7 +737,10 @@ def main():
     ap.add_argument("--runs", type=int, default=0)
     ap.add_argument("--out", default="")
     ap.add_argument("--scales", default="")
+    ap.add_argument("--report", default="")
     a = ap.parse_args()
+    if a.report:
+        return report_again(a.report, a.out)
     modes = [m for arg in a.mode for m in arg.split(",") if m] or ALL_MODES
     peers = [p for p in a.peers.split(",") if p]
     for m in modes:
@@ -747,12 +772,10 @@ def main():
     failed = True
     try:
         bench.run()
-        import bench_report  # scripts/bench_report.py: summaries, console tables, RESULTS.md
-        summary = bench_report.summarize(bench, plan)
-        bench_report.print_tables(summary, sys.stdout)
-        if out:
-            log("writing %s (RESULTS.md, results.json, charts, profiles)" % os.path.relpath(out, ROOT))
-            bench_report.write_docs(summary, bench, plan, out, T0)
+        # what the report needs, so that --report can write it again without measuring
+        json.dump({"plan": vars(plan), "records": bench.records, "skipped": bench.skipped,
+                   "elapsed_s": round(time.time() - T0)}, open(os.path.join(work, "run.json"), "w"), indent=1)
+        report(bench, plan, out, T0)
         errors = bench.errors()
         log("%s done in %ds: %d runs, %d with errors" % ("smoke" if a.smoke else "bench", time.time() - T0,
                                                          len(bench.records), len(errors)))

@@ -250,7 +250,7 @@ def tables(S):
                              f"**{fmt(med(r))} B** ({fmt(r and r['min'])} - {fmt(r and r['max'])})" if r else "n/a",
                              f"**{fmt(med(c), 1)}%** ({fmt(c and c['min'], 1)} - {fmt(c and c['max'], 1)})" if c else "n/a",
                              f"{fmt(med(cs), 2)} us" if cs else "n/a",
-                             (fmt(med(s["open_s"]), 1) + " s" if med(s["open_s"]) else "n/a") + opened])
+                             (fmt(med(s["open_s"]), 1) + " s" if med(s["open_s"]) is not None else "n/a") + opened])
         T.append(("idle: memory and CPU per session", ["sessions", "peer", "server processes",
                                                        "RSS per session (median, min - max)",
                                                        "idle CPU, % of a core (all processes)",
@@ -452,8 +452,9 @@ def results_md(S, plan, env):
   parses each `{{"type":"ping","id":N,"pad":"..."}}` ({plan.echo_size} B), routes it and answers
   `{{"type":"pong","id":N}}`; the other peers send the bytes back. Bare text: the 4-byte `ping`,
   which wsgate answers with `pong` and the echo peers with `ping`.
-- **fanout**: {plan.fanout_subs:,} subscribers of one channel, one publisher with one publish in flight
-  (the next goes when the previous one is acknowledged), {plan.fanout_dur} s per run. The publish carries its
+- **fanout**: {plan.fanout_subs:,} subscribers of one channel and one publisher, {plan.fanout_dur} s per run. Through
+  the API one publish is in flight (HTTP/1.1, the next goes when the previous one is answered); a
+  WebSocket publisher keeps {plan.fanout_inflight} publishes unacknowledged. The publish carries its
   CLOCK_MONOTONIC time; a delivery's latency is from there to its arrival at the subscriber.
   wsgate: publisher through `POST /api/publish` (the bench config's API key; `{{"delivered":N}}`) or
   a WebSocket client sending `{{"type":"publish",...}}` (`{{"type":"ack","delivered":N}}`).
@@ -485,7 +486,7 @@ def results_md(S, plan, env):
     w(f"taskset -c 1 build-release/wsgate-bench --mode echo --duration {plan.echo_dur} --connections {plan.echo_conns} "
       f"--inflight {plan.echo_inflight} --size {plan.echo_size} [--text-ping] --server-pid PID --peer wsgate|echo [--raw-tcp]")
     w(f"taskset -c 1 build-release/wsgate-bench --mode fanout --duration {plan.fanout_dur} --subscribers {plan.fanout_subs} "
-      "--publisher api --api-key KEY | --publisher ws --server-pid PID --peer wsgate|echo")
+      f"--publisher api --api-key KEY | --publisher ws --inflight {plan.fanout_inflight} --server-pid PID --peer wsgate|echo")
     w("taskset -c 1 build-release/wsgate-bench --mode idle --connections N/procs --window 256 --server-pid PID "
       "--device-prefix gIn --sources 127.0.I.2,127.0.I.3,127.0.I.4   # one per server process, all at once")
     w(f"taskset -c 0 build-release/wsgate-bench-core {plan.core_max}")

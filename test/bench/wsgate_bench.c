@@ -374,7 +374,7 @@ static void usage(FILE *f)
 	      "  --peer wsgate|echo wsgate: welcome first, JSON pong replies; echo: verbatim echo server (wsgate)\n"
 	      "  --raw-tcp          echo mode over plain TCP, no WebSocket (for tcp-echo)\n"
 	      "  --connections C    echo and idle: connections (100)\n"
-	      "  --inflight K       echo: messages in flight per connection (1)\n"
+	      "  --inflight K       echo: messages in flight per connection; fanout --publisher ws: publishes (1)\n"
 	      "  --size S           echo: message size in bytes (32)\n"
 	      "  --text-ping        echo: send the bare text \"ping\" (wsgate: \"pong\" back; echo peers: \"ping\")\n"
 	      "  --window W         handshakes in progress at once (64)\n"
@@ -615,7 +615,7 @@ struct fanout_state {
 	struct conn *publisher;
 	uint64_t subscribed, subscribe_errors;
 	unsigned last_api_status;
-	bool awaiting_ack;
+	unsigned unacked; /* publishes sent and not acknowledged yet */
 	uint64_t next_due_ns, interval_ns;
 	uint64_t publishes, acks, acked_delivered, deliveries, bad_responses, reconnects;
 	struct hist latency;
@@ -1612,30 +1612,32 @@ static void fanout_publish(struct bench *b, uint64_t now)
 	p->out.len += (size_t)n;
 sent:
 	s->publishes++;
-	s->awaiting_ack = true;
+	s->unacked++;
 	s->next_due_ns = s->interval_ns ? (s->next_due_ns ? s->next_due_ns : now) + s->interval_ns : 0;
 	b->wake_ns = 0;
 	conn_flush(b, p);
 }
 
-/* One request in flight at a time: HTTP/1.1 without pipelining. */
+/* HTTP/1.1 without pipelining: one API publish at a time; a WebSocket publisher keeps
+ * up to --inflight publishes unacknowledged. */
 static void fanout_maybe_publish(struct bench *b, uint64_t now)
 {
 	struct fanout_state *s = &b->m.fanout;
+	unsigned window = b->opt.publisher == PUBLISHER_WS ? b->opt.inflight : 1;
 
-	if (!s->publisher || !s->publisher->ready || s->awaiting_ack || b->phase != PHASE_RUN)
-		return;
-	if (s->next_due_ns && now < s->next_due_ns) {
-		b->wake_ns = s->next_due_ns;
-		return;
+	while (s->publisher && s->publisher->ready && s->unacked < window && b->phase == PHASE_RUN) {
+		if (s->next_due_ns && now < s->next_due_ns) {
+			b->wake_ns = s->next_due_ns;
+			return;
+		}
+		fanout_publish(b, now); /* a failed send may end (and reopen) the publisher */
 	}
-	fanout_publish(b, now);
 }
 
 static void fanout_open_publisher(struct bench *b)
 {
 	/* a WebSocket publisher is a session of its own: a device id after the subscribers' */
-	b->m.fanout.awaiting_ack = false;
+	b->m.fanout.unacked = 0;
 	b->m.fanout.publisher = b->opt.publisher == PUBLISHER_WS
 					? conn_open(b, CONN_WS, b->opt.subscribers + b->m.fanout.reconnects)
 					: conn_open(b, CONN_RAW, 0);
@@ -1702,7 +1704,8 @@ static void fanout_on_message(struct bench *b, struct conn *c, const uint8_t *da
 			s->acks++, s->acked_delivered += delivered;
 		else
 			s->bad_responses++;
-		s->awaiting_ack = false;
+		if (s->unacked)
+			s->unacked--;
 		fanout_maybe_publish(b, now_ns());
 		return;
 	}
@@ -1761,7 +1764,8 @@ static size_t fanout_on_raw(struct bench *b, struct conn *c, const uint8_t *data
 			s->last_api_status = status;
 		}
 		used += total;
-		s->awaiting_ack = false;
+		if (s->unacked)
+			s->unacked--;
 	}
 	(void)c;
 	fanout_maybe_publish(b, now_ns());
