@@ -262,8 +262,9 @@ class Bench:
         return ["--peer", "echo"]
 
     def gen_argv(self, path, duration, args):
-        # -k 30: after a SIGINT (idle) a generator closes 17k sessions before its report
-        return (["timeout", "-k", "30", str(int(duration) + 30)] + self.gen_cpu +
+        # the generator measures 'duration' after its setup (60 s at most); -k 30: after a SIGINT
+        # (idle) a generator closes 17k sessions before its report
+        return (["timeout", "-k", "30", str(int(duration) + 90)] + self.gen_cpu +
                 [os.path.join(BUILD, "wsgate-bench"), "--duration", str(duration), "--json", path] + args)
 
     def gen(self, path, duration, args):

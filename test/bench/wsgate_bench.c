@@ -32,8 +32,9 @@
 #include <unistd.h>
 
 #define NS_PER_SEC	   1000000000ull
-#define CLOSE_GRACE_NS	   (2 * NS_PER_SEC) /* time left for close handshakes after --duration */
-#define WELCOME_TIMEOUT_NS NS_PER_SEC	    /* longer without a welcome: the peer is not wsgate */
+#define CLOSE_GRACE_NS	   (2 * NS_PER_SEC)  /* time left for close handshakes after --duration */
+#define SETUP_LIMIT_NS	   (60 * NS_PER_SEC) /* opening connections before the measured --duration */
+#define WELCOME_TIMEOUT_NS NS_PER_SEC	     /* longer without a welcome: the peer is not wsgate */
 #define MAX_DURATION_S	   3600.0
 #define MAX_SOURCES	   64
 #define MAX_FRAME_PAYLOAD  (16u << 20)
@@ -386,7 +387,8 @@ static void usage(FILE *f)
 	      "  --device-prefix P  device id prefix, to run several generators at once (b)\n"
 	      "  --sources A,B,...  loopback source addresses to spread ephemeral ports over\n"
 	      "  --server-pid PID   report the server's CPU (and RSS in idle mode) from /proc\n"
-	      "  --duration SEC     run time, at most 3600 (10); SIGINT ends the run earlier, with its report\n"
+	      "  --duration SEC     measured time, at most 3600 (10), after setup (60 s at most); SIGINT ends\n"
+	      "                     the run earlier, with its report\n"
 	      "  --json FILE        also write the result as a JSON object\n"
 	      "  --perf-control F   write enable/disable to F (perf stat -D -1 --control fifo:F) at the edges\n"
 	      "                     of the measured window, so perf counts exactly the operations reported\n",
@@ -700,6 +702,10 @@ static void measure_begin(struct bench *b)
 	if (b->t_measure)
 		return;
 	b->t_measure = now_ns();
+	if (b->phase == PHASE_RUN) {
+		b->deadline = b->t_measure + (uint64_t)(b->opt.duration * 1e9);
+		b->close_deadline = b->deadline + CLOSE_GRACE_NS;
+	}
 	if (b->opt.server_pid)
 		b->cpu_start = proc_cpu_ticks(b->opt.server_pid);
 	perf_control(b, "enable\n");
@@ -1313,7 +1319,8 @@ static void run(struct bench *b)
 	struct epoll_event events[512];
 
 	b->t_start = now_ns();
-	b->deadline = b->t_start + (uint64_t)(b->opt.duration * 1e9);
+	/* until the measurement begins (every connection up), setup has SETUP_LIMIT_NS more */
+	b->deadline = b->t_start + SETUP_LIMIT_NS + (uint64_t)(b->opt.duration * 1e9);
 	b->close_deadline = b->deadline + CLOSE_GRACE_NS;
 	b->mode->start(b);
 	open_more(b);
