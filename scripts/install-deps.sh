@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what wsgate needs from Debian's packages; with --test also the test
 # tools (Python websockets, nginx, cppcheck, clang-format from Debian; wscat from
-# npm), with --bench also the benchmark tools (gnuplot, Node ws, perf, strace). Idempotent: it
+# npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
 # asks apt only for what is missing, and runs 'apt-get update' at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-
 	libconfig-dev openssl)
 test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format)
 
+# linux-perf: bench's system calls per operation (perf stat) and profiles; strace to look closer
 bench_packages=(gnuplot-nox nodejs npm util-linux linux-perf strace)
 
 want=("${build_packages[@]}")
