@@ -623,7 +623,7 @@ def charts(S, plan, work, out):
         open(path, "w").write(script)
         subprocess.run(["gnuplot", path], check=False, timeout=60)
 
-    head = ('set terminal pngcairo size 1100,{h} font "DejaVu Sans,11" noenhanced\nset output "{out}"\n'
+    head = ('set terminal pngcairo size {w},{h} font "DejaVu Sans,11" noenhanced\nset output "{out}"\n'
             'set grid ytics lc rgb "#dddddd"\nset border 3\nset tics nomirror\n')
 
     def bars(table, names):
@@ -637,9 +637,10 @@ def charts(S, plan, work, out):
                dat("fo", bars(S.get("fanout", {}), {"wsgate/api": "wsgate API", "wsgate/ws": "wsgate ws",
                                                     "node/ws": "Node ws"})))]
     panels = [(t, d) for t, d in panels if d]
-    script = head.format(h=800 if len(panels) > 2 else 450, out=os.path.join(out, "throughput.png"))
+    script = head.format(w=1100, h=800 if len(panels) > 2 else 450, out=os.path.join(out, "throughput.png"))
     script += (f'set multiplot layout {2 if len(panels) > 2 else 1},{2 if len(panels) > 1 else 1} title "Throughput (median of {plan.runs} runs, whiskers: min-max; server on '
-               '1 core)"\nset style fill solid 0.8 border -1\nset boxwidth 0.6\nset yrange [0:*]\nset format y "%.0s%c"\n')
+               '1 core)"\nset style fill solid 0.8 border -1\nset boxwidth 0.6\nset yrange [0:*]\nset format y "%.0s%c"\n'
+               'set offsets 0, 0, graph 0.12, 0\n')
     for title, d in panels:
         script += (f'set title "{title}"\nplot "{d}" using 0:2:xtic(1) with boxes lc rgb "#4C72B0" notitle, '
                    f'"" using 0:2:3:4 with yerrorbars lc rgb "black" pt 0 notitle, '
@@ -655,10 +656,10 @@ def charts(S, plan, work, out):
         ("Handshake (connect to welcome / 101)", dat("lat_hs", lat(S.get("handshake", {}), SHORT))),
         ("Fan-out delivery", dat("lat_fo", lat(S.get("fanout", {}), {
             "wsgate/api": "wsgate API", "wsgate/ws": "wsgate ws", "node/ws": "Node ws"})))) if d]
-    script = head.format(h=450, out=os.path.join(out, "latency.png"))
+    script = head.format(w=1400, h=480, out=os.path.join(out, "latency.png"))
     script += (f"set multiplot layout 1,{max(len(panels), 1)} title \"Latency percentiles under full load (median of runs), log scale\"\n"
                "set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
-               "set logscale y\nset ylabel \"microseconds\"\nset key top left\n")
+               "set logscale y\nset ylabel \"microseconds\"\nset key top left\nset xtics rotate by -25\n")
     for title, d in panels:
         script += (f'set title "{title}"\nplot "{d}" using 2:xtic(1) title "p50" lc rgb "#4C72B0", "" using 3 title '
                    '"p99" lc rgb "#DD8452", "" using 4 title "p99.9" lc rgb "#C44E52"\n')
@@ -680,7 +681,7 @@ def charts(S, plan, work, out):
             cpu_p.append(f'"{dat("cpu_" + p, pts("cpu_us_per_session_interval"))}" using 1:2:3:4 with yerrorlines '
                          f'lw 2 pt 7 lc rgb "{colors[p]}" title "{NAMES[p]}"')
     if idle:
-        gp(head.format(h=450, out=os.path.join(out, "scale.png")) + f'''
+        gp(head.format(w=1100, h=450, out=os.path.join(out, "scale.png")) + f'''
 set multiplot layout 1,2 title "Cost against scale: idle sessions (wsgate heartbeat {plan.hb_interval // 1000} s; the peers have none)"
 set logscale x
 set xtics ({", ".join(f'"{n // 1000}k" {n}' for n in scales)})
@@ -702,7 +703,7 @@ unset multiplot
                            f"{c['wheel_due_ns_per_session']['max']}" for n, c in core.items()])
         hb = dat("hbproc", [f"{n} {med(s['cpu_us_per_session_interval']) * 1000}" for n, s in
                             idle.get("wsgate", {}).items() if s["cpu_us_per_session_interval"]])
-        gp(head.format(h=450, out=os.path.join(out, "heartbeat.png")) + f'''
+        gp(head.format(w=1100, h=450, out=os.path.join(out, "heartbeat.png")) + f'''
 set title "Heartbeat cost per session per interval (ns, log-log)"
 set logscale xy
 set format x "%.0s%c"
