@@ -9,7 +9,7 @@ Peers:
   tcp-echo        a trivial epoll TCP echo: the loopback limit (echo only)
   uWebSockets     optional: $UWS_ECHO_BIN PORT, an echo server the user built from
                   uNetworking/uWebSockets (nothing of it is in this repository); echo,
-                  handshake and idle. Without UWS_ECHO_BIN it is reported as skipped.
+                  handshake, idle and syscalls. Without UWS_ECHO_BIN it is reported as skipped.
 
 Modes (--mode, comma-separated or repeated; default: all of them):
   core       wsgate-bench-core: registry and heartbeat wheel in process, 1k..1M sessions
@@ -25,7 +25,7 @@ Modes (--mode, comma-separated or repeated; default: all of them):
              syscalls tracepoints) for wsgate and lws-echo (and uWebSockets)
   profile    perf record profiles of wsgate and lws-echo (full run only)
 
-  scripts/bench.sh                 every mode (about 20 minutes): writes docs/bench/RESULTS.md,
+  scripts/bench.sh                 every mode (about 15 minutes): writes docs/bench/RESULTS.md,
                                    docs/bench/*.png, docs/bench/results.json and profiles
   scripts/bench.sh --smoke         every mode and peer, short runs, nothing written; exits 1 if
                                    a run reports an error, never because of a number (CI)
@@ -730,15 +730,15 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "_deadpeer-client":
         return deadpeer_client(sys.argv[2:])
     ap = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, add_help=True, usage=argparse.SUPPRESS)
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--mode", action="append", default=[])
-    ap.add_argument("--peers", default=",".join(ALL_PEERS))
-    ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--out", default="")
-    ap.add_argument("--scales", default="")
-    ap.add_argument("--report", default="")
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, usage=argparse.SUPPRESS)
+    ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", action="append", default=[], help=argparse.SUPPRESS)
+    ap.add_argument("--peers", default=",".join(ALL_PEERS), help=argparse.SUPPRESS)
+    ap.add_argument("--runs", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--scales", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--report", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.report:
         return report_again(a.report, a.out)
