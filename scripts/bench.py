@@ -21,8 +21,9 @@ Modes (--mode, comma-separated or repeated; default: all of them):
   idle       RSS per session and idle CPU at 1k..15k sessions (one process) and 50k (three
              processes), wsgate heartbeat 5 s; server CPU per session per interval
   deadpeer   time for wsgate to close clients that stop answering pings
-  syscalls   system calls per message, per handshake and per delivery (perf stat on the
-             syscalls tracepoints) for wsgate and lws-echo (and uWebSockets)
+  syscalls   system calls per message, per handshake, per delivery and per idle session's
+             heartbeat cycle (perf stat on the syscalls tracepoints) for wsgate and lws-echo (and
+             uWebSockets)
   profile    perf record profiles of wsgate and lws-echo (full run only)
 
   scripts/bench.sh                 every mode (about 15 minutes): writes docs/bench/RESULTS.md,
@@ -97,6 +98,7 @@ class Plan:
         self.core_max = 10000 if smoke else 1000000
         self.dp_interval, self.dp_timeout, self.dp_clients = (300, 300, 3) if smoke else (1000, 1000, 10)
         self.sys_window = 1 if smoke else 4  # seconds per syscalls run
+        self.sys_idle_sessions = 10000
         self.echo_conns, self.echo_inflight, self.echo_size = 100, 4, 32
         self.hs_window = 64
         self.hb_interval = self.hb_timeout = 5000
@@ -336,6 +338,9 @@ class Bench:
         if mode == "fanout":
             a = ["--subscribers", str(p.fanout_subs), "--window", "256", "--publisher", variant]
             return a + (["--api-key", API_KEY] if variant == "api" else ["--inflight", str(p.fanout_inflight)])
+        if mode == "idle":  # syscalls per heartbeat cycle: one process of idle sessions
+            return ["--connections", str(p.sys_idle_sessions), "--window", "256",
+                    "--sources", "127.0.0.2,127.0.0.3,127.0.0.4"]
         raise ValueError(mode)
 
     def run_handshake(self):
@@ -492,7 +497,8 @@ class Bench:
         p = self.p
         cases = [("echo", "json", "wsgate"), ("echo", "text", "wsgate"), ("echo", "json", "lws"),
                  ("echo", "json", "uws"), ("handshake", "", "wsgate"), ("handshake", "", "lws"),
-                 ("handshake", "", "uws"), ("fanout", "api", "wsgate"), ("fanout", "ws", "wsgate")]
+                 ("handshake", "", "uws"), ("fanout", "api", "wsgate"), ("fanout", "ws", "wsgate"),
+                 ("idle", "", "wsgate")]
         if p.smoke:
             cases = [("echo", "json", "wsgate")]
         cases = [c for c in cases if c[2] in self.peers]
@@ -508,7 +514,10 @@ class Bench:
                                      "fifo:" + fifo, "-e", events, "-p", str(proc.pid), "--", "sleep", "100"],
                                     stdout=subprocess.DEVNULL, stderr=open(base + ".perf", "w"))
             PROCS.live.append(perf)
-            err = self.gen(base + ".json", p.sys_window, ["--mode", mode, "--port", str(port), "--server-pid",
+            # idle: one heartbeat interval from the last session's welcome holds one ping and its pong
+            # for every session (all opened within less than an interval)
+            window = p.hb_interval / 1000.0 + 0.3 if mode == "idle" else p.sys_window
+            err = self.gen(base + ".json", window, ["--mode", mode, "--port", str(port), "--server-pid",
                                                           str(proc.pid), "--perf-control", fifo]
                            + self.peer_args(peer) + self.mode_args(mode, variant))
             perf.send_signal(signal.SIGINT)  # perf stat prints its counts on SIGINT
@@ -527,7 +536,7 @@ class Bench:
             if "total" not in counts:  # the tool, not the server: a note, not an error
                 self.skipped.append("syscalls %s %s %s: perf stat counted nothing: %s" % (
                     mode, variant, peer, open(base + ".perf").read()[-200:].strip()))
-            err = " ".join(e for e in (err, self.check(base + ".json", mode)) if e)
+            err = " ".join(e for e in (err, self.check(base + ".json", mode, p.sys_idle_sessions)) if e)
             self.record("syscalls", peer, 1, base + ".json", err, mode + ":" + variant if variant else mode)
 
     def run_profile(self):

@@ -14,11 +14,13 @@ NAMES = {"wsgate": "wsgate", "lws": "lws-echo (raw lws)", "node": "Node.js ws", 
 SHORT = {"wsgate": "wsgate", "lws": "lws-echo", "node": "Node ws", "tcp": "tcp-echo", "uws": "uWS"}
 FANOUT_NAMES = {"wsgate/api": "wsgate, publisher POST /api/publish", "wsgate/ws": "wsgate, publisher a ws client",
                 "node/ws": "Node.js ws broadcast, publisher a ws client"}
-SYS_CASES = [("echo:json", "per echoed message (JSON ping/pong)", "msgs_per_s"),
-             ("echo:text", "per echoed message (bare-text ping/pong)", "msgs_per_s"),
-             ("handshake", "per handshake (upgrade, welcome, close)", "handshakes_per_s"),
-             ("fanout:api", "per delivery (publisher POST /api/publish)", "deliveries_per_s"),
-             ("fanout:ws", "per delivery (publisher a ws client)", "deliveries_per_s")]
+# (case, title, the generator's rate, the generator's count of operations in its window)
+SYS_CASES = [("echo:json", "per echoed message (JSON ping/pong)", "msgs_per_s", "replies"),
+             ("echo:text", "per echoed message (bare-text ping/pong)", "msgs_per_s", "replies"),
+             ("handshake", "per handshake (upgrade, welcome, close)", "handshakes_per_s", "handshakes"),
+             ("fanout:api", "per delivery (publisher POST /api/publish)", "deliveries_per_s", "deliveries"),
+             ("fanout:ws", "per delivery (publisher a ws client)", "deliveries_per_s", "deliveries"),
+             ("idle", "per idle session and heartbeat interval (a ping and its pong)", None, "sessions")]
 
 
 def load(path):
@@ -122,19 +124,18 @@ def summarize(bench, plan):
         S["syscalls"] = {}
         for r in sel("syscalls"):
             perf = load(r["file"][:-5] + "-perf.json")
-            key = dict((c[0], c[2]) for c in SYS_CASES)
-            if not r["result"] or not perf or r["variant"] not in key:
+            case = {c[0]: c for c in SYS_CASES}.get(r["variant"])
+            if not r["result"] or not perf or not case:
                 continue
             # the operations of the generator's window, which is exactly what perf counted
-            ops = r["result"].get({"msgs_per_s": "replies", "handshakes_per_s": "handshakes",
-                                   "deliveries_per_s": "deliveries"}[key[r["variant"]]])
+            ops = r["result"].get(case[3])
             counts = perf["counts"]
             if not ops or "total" not in counts:
                 continue
             per = {k: v / ops for k, v in counts.items() if v}
             per["other"] = max(per.get("total", 0) - sum(v for k, v in per.items() if k != "total"), 0)
             S["syscalls"].setdefault(r["variant"], {})[r["peer"]] = {
-                "ops_per_s": r["result"].get(key[r["variant"]]), "per_op": per, "server_cpu_pct": r["result"].get("server_cpu_pct")}
+                "ops_per_s": r["result"].get(case[2]) if case[2] else None, "ops": ops, "per_op": per, "server_cpu_pct": r["result"].get("server_cpu_pct")}
     S["profiles"] = {}
     for name in ("idle", "echo", "echo-lws", "handshake", "handshake-lws"):
         path = os.path.join(bench.work, f"profile-{name}.txt")
@@ -255,7 +256,7 @@ def tables(S):
                                                        "RSS per session (median, min - max)",
                                                        "idle CPU, % of a core (all processes)",
                                                        "CPU per session per 5 s interval", "time to open"], rows))
-    for key, title, _ in SYS_CASES:
+    for key, title, rate, _ in SYS_CASES:
         sc = S.get("syscalls", {}).get(key)
         if not sc:
             continue
@@ -264,7 +265,10 @@ def tables(S):
                        key=lambda c: (c == "other", -max(sc[p]["per_op"].get(c, 0) for p in peers)))
         rows = [[f"**{c}**" if c == "total" else c] + [f"{sc[p]['per_op'].get(c, 0):.2f}" for p in peers]
                 for c in calls + ["total"]]
-        rows.append(["(load: operations/s while counted)"] + [fmt(sc[p]["ops_per_s"]) for p in peers])
+        if rate:
+            rows.append(["(load: operations/s while counted)"] + [fmt(sc[p]["ops_per_s"]) for p in peers])
+        else:
+            rows.append(["(sessions)"] + [fmt(sc[p]["ops"]) for p in peers])
         T.append((f"syscalls per op: {title}", ["system call"] + [SHORT[p] for p in peers], rows))
     return T
 
@@ -471,7 +475,8 @@ def results_md(S, plan, env):
   (the calls listed in `scripts/bench.py`, plus `raw_syscalls:sys_enter` for the total; "other" is the
   rest) attached to the server, started disabled (`-D -1 --control fifo:F`): the generator switches the
   counting on and off at the edges of its measured window (`--perf-control F`), so the calls are divided
-  by exactly the operations they served. perf slows the server, so those runs' rates are not in the
+  by exactly the operations they served. Idle: {plan.sys_idle_sessions:,} wsgate sessions counted for one heartbeat
+  interval from the last one's welcome, which holds one ping and its pong per session. perf slows the server, so those runs' rates are not in the
   tables above.
 """)
     w("Commands (what `scripts/bench.sh` runs; ports vary per run):\n")
