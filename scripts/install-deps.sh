@@ -12,7 +12,8 @@ build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-
 # package's Depends; systemd gives systemd-analyze and man-db man, for the package test.
 test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format mandoc dpkg-dev file systemd man-db)
 
-bench_packages=(gnuplot-nox nodejs npm util-linux)
+# linux-perf: bench's system calls per operation (perf stat) and profiles; strace to look closer
+bench_packages=(gnuplot-nox nodejs npm util-linux linux-perf strace)
 
 # The browser tests drive Debian's chromium with playwright-core from npm (below): no browser is downloaded.
 test_packages+=(chromium)

@@ -1,9 +1,10 @@
 /*
  * wsgate-bench: a single-threaded epoll load generator for WebSocket servers (the
- * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo, fanout,
- * idle. It prints one key=value result line (and --json FILE). It must never leave
- * loopback and never run unbounded: every run ends after --duration plus a short
- * close grace, and only 127.0.0.0/8 addresses are accepted.
+ * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo (JSON or
+ * bare text "ping"), fanout (publisher over the HTTP API or a WebSocket), idle. It
+ * prints one key=value result line (and --json FILE). It must never leave loopback
+ * and never run unbounded: every run ends after --duration (or at SIGINT) plus a
+ * short close grace, and only 127.0.0.0/8 addresses are accepted.
  */
 #define _GNU_SOURCE /* memmem, strndup */
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,8 +32,9 @@
 #include <unistd.h>
 
 #define NS_PER_SEC	   1000000000ull
-#define CLOSE_GRACE_NS	   (2 * NS_PER_SEC) /* time left for close handshakes after --duration */
-#define WELCOME_TIMEOUT_NS NS_PER_SEC	    /* longer without a welcome: the peer is not wsgate */
+#define CLOSE_GRACE_NS	   (2 * NS_PER_SEC)  /* time left for close handshakes after --duration */
+#define SETUP_LIMIT_NS	   (60 * NS_PER_SEC) /* opening connections before the measured --duration */
+#define WELCOME_TIMEOUT_NS NS_PER_SEC	     /* longer without a welcome: the peer is not wsgate */
 #define MAX_DURATION_S	   3600.0
 #define MAX_SOURCES	   64
 #define MAX_FRAME_PAYLOAD  (16u << 20)
@@ -297,6 +300,10 @@ static long long proc_cpu_ticks(pid_t pid)
 
 enum peer_kind { PEER_WSGATE, PEER_ECHO };
 
+/* fanout: who publishes. API: POST /api/publish (wsgate only); WS: a WebSocket client's
+ * {"type":"publish"} (wsgate), or any text message (a broadcast peer such as node_broadcast.js). */
+enum publisher_kind { PUBLISHER_API, PUBLISHER_WS };
+
 struct options {
 	const char *mode;
 	const char *host;
@@ -306,10 +313,13 @@ struct options {
 	const char *channel;
 	const char *device_prefix;
 	const char *json_path;
+	const char *perf_control; /* a `perf stat --control fifo:` FIFO: counting follows the window */
 	struct in_addr sources[MAX_SOURCES];
 	int source_count;
 	enum peer_kind peer;
+	enum publisher_kind publisher;
 	bool raw_tcp;
+	bool text_ping; /* echo: bare "ping" (wsgate answers "pong") instead of JSON */
 	unsigned connections;
 	unsigned inflight;
 	unsigned size;
@@ -365,18 +375,23 @@ static void usage(FILE *f)
 	      "  --peer wsgate|echo wsgate: welcome first, JSON pong replies; echo: verbatim echo server (wsgate)\n"
 	      "  --raw-tcp          echo mode over plain TCP, no WebSocket (for tcp-echo)\n"
 	      "  --connections C    echo and idle: connections (100)\n"
-	      "  --inflight K       echo: messages in flight per connection (1)\n"
+	      "  --inflight K       echo: messages in flight per connection; fanout --publisher ws: publishes (1)\n"
 	      "  --size S           echo: message size in bytes (32)\n"
+	      "  --text-ping        echo: send the bare text \"ping\" (wsgate: \"pong\" back; echo peers: \"ping\")\n"
 	      "  --window W         handshakes in progress at once (64)\n"
 	      "  --subscribers N    fanout: subscribers (100)\n"
 	      "  --channel NAME     fanout: channel (bench)\n"
+	      "  --publisher api|ws fanout: POST /api/publish (api), or a WebSocket client publishing (ws) (api)\n"
 	      "  --api-key KEY      fanout: backend API key for POST /api/publish\n"
 	      "  --rate R           fanout: publishes per second, 0 = as fast as acks allow (0)\n"
 	      "  --device-prefix P  device id prefix, to run several generators at once (b)\n"
 	      "  --sources A,B,...  loopback source addresses to spread ephemeral ports over\n"
 	      "  --server-pid PID   report the server's CPU (and RSS in idle mode) from /proc\n"
-	      "  --duration SEC     run time, at most 3600 (10)\n"
-	      "  --json FILE        also write the result as a JSON object\n",
+	      "  --duration SEC     measured time, at most 3600 (10), after setup (60 s at most); SIGINT ends\n"
+	      "                     the run earlier, with its report\n"
+	      "  --json FILE        also write the result as a JSON object\n"
+	      "  --perf-control F   write enable/disable to F (perf stat -D -1 --control fifo:F) at the edges\n"
+	      "                     of the measured window, so perf counts exactly the operations reported\n",
 	      f);
 }
 
@@ -389,6 +404,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "path", required_argument, NULL, 'P' },
 		{ "peer", required_argument, NULL, 'e' },
 		{ "raw-tcp", no_argument, NULL, 'r' },
+		{ "text-ping", no_argument, NULL, 't' },
+		{ "publisher", required_argument, NULL, 'u' },
 		{ "connections", required_argument, NULL, 'c' },
 		{ "inflight", required_argument, NULL, 'k' },
 		{ "size", required_argument, NULL, 's' },
@@ -402,6 +419,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "server-pid", required_argument, NULL, 'i' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "perf-control", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -442,6 +460,14 @@ static void parse_options(struct options *o, int argc, char **argv)
 		case 'r':
 			o->raw_tcp = true;
 			break;
+		case 't':
+			o->text_ping = true;
+			break;
+		case 'u':
+			if (strcmp(optarg, "api") && strcmp(optarg, "ws"))
+				die("--publisher must be api or ws");
+			o->publisher = strcmp(optarg, "api") ? PUBLISHER_WS : PUBLISHER_API;
+			break;
 		case 'c':
 			o->connections = parse_count("connections", optarg, 1, 1000000);
 			break;
@@ -481,6 +507,9 @@ static void parse_options(struct options *o, int argc, char **argv)
 		case 'j':
 			o->json_path = optarg;
 			break;
+		case 'f':
+			o->perf_control = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -496,8 +525,10 @@ static void parse_options(struct options *o, int argc, char **argv)
 		    o->host);
 	if (o->raw_tcp && strcmp(o->mode, "echo"))
 		die("--raw-tcp goes with --mode echo only");
-	if (!strcmp(o->mode, "fanout") && (!o->api_key || o->peer != PEER_WSGATE))
-		die("--mode fanout needs --api-key and a wsgate peer");
+	if (o->text_ping && strcmp(o->mode, "echo"))
+		die("--text-ping goes with --mode echo only");
+	if (!strcmp(o->mode, "fanout") && o->publisher == PUBLISHER_API && (!o->api_key || o->peer != PEER_WSGATE))
+		die("--mode fanout --publisher api needs --api-key and a wsgate peer");
 	if (!strcmp(o->mode, "idle") && !o->server_pid)
 		die("--mode idle needs --server-pid");
 }
@@ -586,7 +617,7 @@ struct fanout_state {
 	struct conn *publisher;
 	uint64_t subscribed, subscribe_errors;
 	unsigned last_api_status;
-	bool awaiting_ack;
+	unsigned unacked; /* publishes sent and not acknowledged yet */
 	uint64_t next_due_ns, interval_ns;
 	uint64_t publishes, acks, acked_delivered, deliveries, bad_responses, reconnects;
 	struct hist latency;
@@ -619,6 +650,7 @@ struct bench {
 	uint64_t t_measure, t_measure_end; /* the window the rates are computed over */
 	long long cpu_start, cpu_end;
 	uint64_t wake_ns; /* a mode's next timed action, 0 for none */
+	int perf_fd;	  /* --perf-control FIFO, -1 without */
 	struct counters count;
 	uint8_t *scratch; /* one outgoing message at a time */
 	size_t scratch_cap;
@@ -629,6 +661,15 @@ struct bench {
 		struct idle_state idle;
 	} m;
 };
+
+/* SIGINT ends the run early, as the deadline would: close, then report. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
 
 static uint64_t rng_next(struct bench *b)
 {
@@ -650,13 +691,24 @@ static bool conn_is_live(const struct conn *c, uint32_t generation)
 }
 
 /* Starts the measurement window: rates and server CPU are counted from here. */
+static void perf_control(struct bench *b, const char *command)
+{
+	if (b->perf_fd >= 0 && write(b->perf_fd, command, strlen(command)) < 0)
+		die("--perf-control: %s", strerror(errno));
+}
+
 static void measure_begin(struct bench *b)
 {
 	if (b->t_measure)
 		return;
 	b->t_measure = now_ns();
+	if (b->phase == PHASE_RUN) {
+		b->deadline = b->t_measure + (uint64_t)(b->opt.duration * 1e9);
+		b->close_deadline = b->deadline + CLOSE_GRACE_NS;
+	}
 	if (b->opt.server_pid)
 		b->cpu_start = proc_cpu_ticks(b->opt.server_pid);
+	perf_control(b, "enable\n");
 }
 
 static double measure_seconds(const struct bench *b)
@@ -1221,6 +1273,8 @@ static void enter_closing(struct bench *b)
 	b->t_measure_end = now_ns();
 	if (b->opt.server_pid && b->t_measure)
 		b->cpu_end = proc_cpu_ticks(b->opt.server_pid);
+	if (b->t_measure)
+		perf_control(b, "disable\n");
 	if (b->mode->on_deadline)
 		b->mode->on_deadline(b);
 	for (unsigned i = 0; i < b->conn_cap; i++) {
@@ -1265,7 +1319,8 @@ static void run(struct bench *b)
 	struct epoll_event events[512];
 
 	b->t_start = now_ns();
-	b->deadline = b->t_start + (uint64_t)(b->opt.duration * 1e9);
+	/* until the measurement begins (every connection up), setup has SETUP_LIMIT_NS more */
+	b->deadline = b->t_start + SETUP_LIMIT_NS + (uint64_t)(b->opt.duration * 1e9);
 	b->close_deadline = b->deadline + CLOSE_GRACE_NS;
 	b->mode->start(b);
 	open_more(b);
@@ -1273,7 +1328,7 @@ static void run(struct bench *b)
 		uint64_t now = now_ns();
 		int n;
 
-		if (b->phase == PHASE_RUN && now >= b->deadline)
+		if (b->phase == PHASE_RUN && (now >= b->deadline || stop_requested))
 			enter_closing(b);
 		if (b->phase == PHASE_CLOSING && (!b->live || now >= b->close_deadline))
 			break;
@@ -1305,10 +1360,17 @@ static uint8_t *scratch(struct bench *b, size_t len)
 /* {"type":"ping","id":N,"pad":"xxx"} padded to --size bytes (longer when --size is too small) */
 static size_t echo_build_request(struct bench *b, uint64_t id, uint8_t **out)
 {
+	static uint8_t ping[] = "ping";
 	char head[64];
 	int n = snprintf(head, sizeof(head), "{\"type\":\"ping\",\"id\":%" PRIu64 ",\"pad\":\"", id);
 	size_t pad = b->opt.size > (size_t)n + 2 ? b->opt.size - (size_t)n - 2 : 0;
-	uint8_t *p = scratch(b, (size_t)n + pad + 2);
+	uint8_t *p;
+
+	if (b->opt.text_ping) {
+		*out = ping;
+		return 4;
+	}
+	p = scratch(b, (size_t)n + pad + 2);
 
 	memcpy(p, head, (size_t)n);
 	memset(p + n, 'x', pad);
@@ -1338,6 +1400,8 @@ static bool echo_reply_matches(struct bench *b, const struct pending_request *r,
 	char pong[64];
 	size_t n;
 
+	if (b->opt.peer == PEER_WSGATE && b->opt.text_ping)
+		return len == 4 && !memcmp(data, "pong", 4);
 	if (b->opt.peer == PEER_WSGATE) {
 		n = (size_t)snprintf(pong, sizeof(pong), "{\"type\":\"pong\",\"id\":%" PRIu64 "}", r->id);
 		return len == n && !memcmp(data, pong, n);
@@ -1415,7 +1479,8 @@ static void echo_report(struct bench *b, struct result *r)
 
 	result_int(r, "connections", b->opt.connections);
 	result_int(r, "inflight", b->opt.inflight);
-	result_int(r, "size", b->opt.size);
+	result_int(r, "size", b->opt.text_ping ? 4 : b->opt.size);
+	result_str(r, "payload", b->opt.text_ping ? "text-ping" : "json");
 	result_num(r, "msgs_per_s", secs > 0 ? (double)b->m.echo.replies / secs : 0);
 	result_latency(r, "rtt", &b->m.echo.rtt);
 	result_int(r, "replies", b->m.echo.replies);
@@ -1469,6 +1534,10 @@ static void idle_on_settled(struct bench *b)
 		return;
 	b->m.idle.rss_open_kb = proc_rss_kb(b->opt.server_pid);
 	measure_begin(b);
+	/* a driver (scripts/bench.py) waits for this line to start its own window */
+	fprintf(stderr, "wsgate-bench: idle: %" PRIu64 " sessions open after %.2f s\n", b->ready_total,
+		(double)(b->t_measure - b->t_start) / 1e9);
+	fflush(stderr);
 }
 
 static void idle_on_ready(struct bench *b, struct conn *c)
@@ -1516,49 +1585,69 @@ static void fanout_start(struct bench *b)
 		b->m.fanout.interval_ns = (uint64_t)(1e9 / b->opt.rate);
 }
 
+/* The publish timestamp (CLOCK_MONOTONIC ns) travels in the payload: each delivery's latency. */
 static void fanout_publish(struct bench *b, uint64_t now)
 {
 	struct fanout_state *s = &b->m.fanout;
 	struct conn *p = s->publisher;
-	char body[160];
-	int body_len = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}", b->opt.channel,
-				now_ns());
-	int n = snprintf((char *)buf_reserve(&p->out, 512 + (size_t)body_len), 512 + (size_t)body_len,
-			 "POST /api/publish HTTP/1.1\r\n"
-			 "Host: %s:%u\r\n"
-			 "Authorization: Bearer %s\r\n"
-			 "Content-Type: application/json\r\n"
-			 "Content-Length: %d\r\n\r\n%s",
-			 b->opt.host, ntohs(b->opt.server.sin_port), b->opt.api_key, body_len, body);
+	char body[192];
+	int body_len, n;
+
+	if (b->opt.publisher == PUBLISHER_WS) {
+		body_len = snprintf(body, sizeof(body),
+				    "{\"type\":\"publish\",\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}",
+				    b->opt.channel, now_ns());
+		if (body_len < 0 || body_len >= (int)sizeof(body))
+			die("--channel too long");
+		ws_send_text(b, p, body, (size_t)body_len);
+		goto sent;
+	}
+	body_len = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":{\"t\":%" PRIu64 "}}", b->opt.channel,
+			    now_ns());
+	if (body_len < 0 || body_len >= (int)sizeof(body))
+		die("--channel too long");
+	n = snprintf((char *)buf_reserve(&p->out, 512 + (size_t)body_len), 512 + (size_t)body_len,
+		     "POST /api/publish HTTP/1.1\r\n"
+		     "Host: %s:%u\r\n"
+		     "Authorization: Bearer %s\r\n"
+		     "Content-Type: application/json\r\n"
+		     "Content-Length: %d\r\n\r\n%s",
+		     b->opt.host, ntohs(b->opt.server.sin_port), b->opt.api_key, body_len, body);
 
 	if (n < 0 || n >= 512 + body_len)
 		die("--api-key or --channel too long");
 	p->out.len += (size_t)n;
+sent:
 	s->publishes++;
-	s->awaiting_ack = true;
+	s->unacked++;
 	s->next_due_ns = s->interval_ns ? (s->next_due_ns ? s->next_due_ns : now) + s->interval_ns : 0;
 	b->wake_ns = 0;
 	conn_flush(b, p);
 }
 
-/* One request in flight at a time: HTTP/1.1 without pipelining. */
+/* HTTP/1.1 without pipelining: one API publish at a time; a WebSocket publisher keeps
+ * up to --inflight publishes unacknowledged. */
 static void fanout_maybe_publish(struct bench *b, uint64_t now)
 {
 	struct fanout_state *s = &b->m.fanout;
+	unsigned window = b->opt.publisher == PUBLISHER_WS ? b->opt.inflight : 1;
 
-	if (!s->publisher || !s->publisher->ready || s->awaiting_ack || b->phase != PHASE_RUN)
-		return;
-	if (s->next_due_ns && now < s->next_due_ns) {
-		b->wake_ns = s->next_due_ns;
-		return;
+	while (s->publisher && s->publisher->ready && s->unacked < window && b->phase == PHASE_RUN) {
+		if (s->next_due_ns && now < s->next_due_ns) {
+			b->wake_ns = s->next_due_ns;
+			return;
+		}
+		fanout_publish(b, now); /* a failed send may end (and reopen) the publisher */
 	}
-	fanout_publish(b, now);
 }
 
 static void fanout_open_publisher(struct bench *b)
 {
-	b->m.fanout.awaiting_ack = false;
-	b->m.fanout.publisher = conn_open(b, CONN_RAW, 0);
+	/* a WebSocket publisher is a session of its own: a device id after the subscribers' */
+	b->m.fanout.unacked = 0;
+	b->m.fanout.publisher = b->opt.publisher == PUBLISHER_WS
+					? conn_open(b, CONN_WS, b->opt.subscribers + b->m.fanout.reconnects)
+					: conn_open(b, CONN_RAW, 0);
 	if (!b->m.fanout.publisher)
 		die("cannot connect the publisher");
 }
@@ -1614,10 +1703,23 @@ static bool starts_with(const uint8_t *data, size_t len, const char *prefix)
 static void fanout_on_message(struct bench *b, struct conn *c, const uint8_t *data, size_t len)
 {
 	struct fanout_state *s = &b->m.fanout;
-	uint64_t t;
+	uint64_t t, delivered;
 
-	if (starts_with(data, len, "{\"type\":\"message\"") && memmem(data, len, "\"data\":{\"t\":", 12) &&
-	    json_uint(data, len, "t", &t)) {
+	if (c == s->publisher) {
+		/* wsgate: {"type":"ack","delivered":N}; node_broadcast.js answers the same */
+		if (starts_with(data, len, "{\"type\":\"ack\"") && json_uint(data, len, "delivered", &delivered))
+			s->acks++, s->acked_delivered += delivered;
+		else
+			s->bad_responses++;
+		if (s->unacked)
+			s->unacked--;
+		fanout_maybe_publish(b, now_ns());
+		return;
+	}
+	/* wsgate delivers {"type":"message",...,"data":{"t":N},...}; a broadcast peer sends the
+	 * publisher's own {"type":"publish",...,"data":{"t":N}} */
+	if ((starts_with(data, len, "{\"type\":\"message\"") || starts_with(data, len, "{\"type\":\"publish\"")) &&
+	    memmem(data, len, "\"data\":{\"t\":", 12) && json_uint(data, len, "t", &t)) {
 		if (in_window(b) && t >= b->t_measure) {
 			s->deliveries++;
 			hist_add(&s->latency, now_ns() - t);
@@ -1669,7 +1771,8 @@ static size_t fanout_on_raw(struct bench *b, struct conn *c, const uint8_t *data
 			s->last_api_status = status;
 		}
 		used += total;
-		s->awaiting_ack = false;
+		if (s->unacked)
+			s->unacked--;
 	}
 	(void)c;
 	fanout_maybe_publish(b, now_ns());
@@ -1699,6 +1802,7 @@ static void fanout_report(struct bench *b, struct result *r)
 	double secs = measure_seconds(b);
 
 	result_int(r, "subscribers", s->subscribed);
+	result_str(r, "publisher", b->opt.publisher == PUBLISHER_WS ? "ws" : "api");
 	result_num(r, "rate", b->opt.rate);
 	result_num(r, "publishes_per_s", secs > 0 ? (double)s->publishes / secs : 0);
 	result_num(r, "deliveries_per_s", secs > 0 ? (double)s->deliveries / secs : 0);
@@ -1797,6 +1901,10 @@ static void bench_init(struct bench *b)
 	if (getrandom(&b->rng, sizeof(b->rng), 0) != sizeof(b->rng) || !b->rng)
 		b->rng = now_ns() | 1;
 	b->cpu_start = b->cpu_end = -1;
+	b->perf_fd = -1;
+	/* blocks until perf stat has opened its end: perf starts first */
+	if (b->opt.perf_control && (b->perf_fd = open(b->opt.perf_control, O_WRONLY | O_CLOEXEC)) < 0)
+		die("--perf-control %s: %s", b->opt.perf_control, strerror(errno));
 }
 
 static void bench_free(struct bench *b)
@@ -1811,6 +1919,8 @@ static void bench_free(struct bench *b)
 	free(b->free_slots);
 	free(b->scratch);
 	close(b->epoll_fd);
+	if (b->perf_fd >= 0)
+		close(b->perf_fd);
 }
 
 int main(int argc, char **argv)
@@ -1826,6 +1936,7 @@ int main(int argc, char **argv)
 	if (!b->mode)
 		die("unknown --mode '%s' (handshake, echo, fanout, idle)", b->opt.mode);
 	bench_init(b);
+	signal(SIGINT, on_sigint);
 	run(b);
 	report(b);
 	bench_free(b);
