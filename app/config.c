@@ -345,8 +345,10 @@ static int load_api(struct loader *ld, const config_setting_t *root, struct wsg_
 
 static int load_limits(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
 {
-	static const char *const known[] = { "max_queued_bytes", "messages_per_second", "burst", "max_subscriptions",
-					     NULL };
+	static const char *const known[] = {
+		"max_queued_bytes", "messages_per_second", "burst", "max_subscriptions", "handshake_timeout_ms",
+		"max_per_ip",	    "send_buffer_bytes",   NULL
+	};
 	config_setting_t *g;
 	long long queued = (long long)c->max_queued_bytes;
 
@@ -355,7 +357,10 @@ static int load_limits(struct loader *ld, const config_setting_t *root, struct w
 	if (get_int(ld, g, "limits", "max_queued_bytes", 4096, 1024LL * 1024 * 1024, &queued) ||
 	    get_uint(ld, g, "limits", "messages_per_second", 1, 1000000, &c->messages_per_second) ||
 	    get_uint(ld, g, "limits", "burst", 1, 1000000, &c->burst) ||
-	    get_uint(ld, g, "limits", "max_subscriptions", 1, 100000, &c->max_subscriptions))
+	    get_uint(ld, g, "limits", "max_subscriptions", 1, 100000, &c->max_subscriptions) ||
+	    get_uint(ld, g, "limits", "handshake_timeout_ms", 1000, 600000, &c->handshake_timeout_ms) ||
+	    get_uint(ld, g, "limits", "max_per_ip", 0, 1000000, &c->max_per_ip) ||
+	    get_uint(ld, g, "limits", "send_buffer_bytes", 4096, 16 * 1024 * 1024, &c->send_buffer_bytes))
 		return -1;
 	c->max_queued_bytes = (size_t)queued;
 	return 0;
@@ -833,6 +838,9 @@ static struct wsg_config *config_defaults(const char *path)
 	c->messages_per_second = 50;
 	c->burst = 100;
 	c->max_subscriptions = 64;
+	c->handshake_timeout_ms = 5000;
+	c->max_per_ip = 0;
+	c->send_buffer_bytes = 16384;
 	c->shutdown_drain_ms = 10000;
 	if (!c->file || !c->listen_address || !c->tls_address || !c->ws_path) {
 		config_free(c);

@@ -76,7 +76,10 @@ struct wsg_config {
 	size_t max_queued_bytes;      /* per session; past it: 4109 slow consumer */
 	unsigned messages_per_second; /* per session, token bucket */
 	unsigned burst;
-	unsigned max_subscriptions; /* per session */
+	unsigned max_subscriptions;    /* per session */
+	unsigned handshake_timeout_ms; /* from accept to the 101 (lws counts whole seconds) */
+	unsigned max_per_ip;	       /* sessions from one client address; 0: no limit */
+	unsigned send_buffer_bytes;    /* unsent bytes the kernel may hold per session (TCP_NOTSENT_LOWAT) */
 
 	/* http: static files (www/) served by lws's own file mount on every listener */
 	char *http_root; /* a directory, resolved like listen_tls.cert, at most WSG_HTTP_ROOT_MAX bytes; NULL: none */

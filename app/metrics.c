@@ -6,9 +6,9 @@
 #include <stdlib.h>
 
 static const char *const outcome_names[HANDSHAKE_OUTCOME_COUNT] = {
-	"admitted",	 "missing_token", "invalid_token",  "origin_not_allowed",      "invalid_device",
-	"at_capacity",	 "shutting_down", "repeat_connect", "unsupported_subprotocol", "internal_error",
-	"token_expired", "draining",
+	"admitted",	 "missing_token", "invalid_token",     "origin_not_allowed",	  "invalid_device",
+	"at_capacity",	 "shutting_down", "repeat_connect",    "unsupported_subprotocol", "internal_error",
+	"token_expired", "draining",	  "per_address_limit",
 };
 
 const char *metrics_outcome_name(enum handshake_outcome outcome)

@@ -21,6 +21,7 @@ enum handshake_outcome {
 	HANDSHAKE_INTERNAL_ERROR, /* out of memory while admitting */
 	HANDSHAKE_TOKEN_EXPIRED,
 	HANDSHAKE_DRAINING,
+	HANDSHAKE_PER_ADDRESS_LIMIT, /* limits.max_per_ip */
 	HANDSHAKE_OUTCOME_COUNT
 };
 

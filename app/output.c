@@ -109,6 +109,14 @@ void output_cork(struct session *s)
 	set_cork(s, 1);
 }
 
+void output_limit_kernel_share(struct session *s, unsigned bytes)
+{
+	int fd = lws_get_socket_fd(s->wsi), value = (int)bytes;
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value, sizeof(value));
+}
+
 static int write_raw(struct session *s, unsigned char *buf, size_t len)
 {
 	if (lws_write(s->wsi, buf, len, LWS_WRITE_HTTP) < 0) {

@@ -38,6 +38,13 @@ int output_write_now(struct session *s, const unsigned char *frame, size_t len);
  */
 void output_cork(struct session *s);
 
+/*
+ * Bounds what the kernel holds unsent for the session (TCP_NOTSENT_LOWAT):
+ * past it the socket reports full and wsgate's own queue, with its 4109
+ * limit, takes over, so a stalled reader cannot pin megabytes of kernel memory.
+ */
+void output_limit_kernel_share(struct session *s, unsigned bytes);
+
 /* Bytes waiting: in the queue, and what lws may still hold of the last write. */
 size_t output_pending(const struct session *s);
 

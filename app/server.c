@@ -100,7 +100,7 @@ static void read_handshake(struct lws *wsi, struct handshake *hs)
 	}
 }
 
-static void decide(struct wsg_server *server, const struct handshake *hs, struct auth_verdict *v)
+static void decide(struct wsg_server *server, const struct handshake *hs, const char *peer, struct auth_verdict *v)
 {
 	struct auth_request req = {
 		.token = hs->has_token ? hs->token : NULL,
@@ -119,7 +119,15 @@ static void decide(struct wsg_server *server, const struct handshake *hs, struct
 		return;
 	}
 	auth_decide(config, &req, v);
-	if (v->close_code || registry_count(&server->registry) < config->max_sessions)
+	if (v->close_code)
+		return;
+	if (config->max_per_ip && addrcount_get(&server->per_address, peer) >= config->max_per_ip) {
+		auth_refuse(v, HANDSHAKE_PER_ADDRESS_LIMIT, WSG_CLOSE_AT_CAPACITY,
+			    "too many connections from this address");
+		v->http_status = 429;
+		return;
+	}
+	if (registry_count(&server->registry) < config->max_sessions)
 		return;
 	/* replacing an existing session does not need a new slot */
 	if (config->on_repeat == WSG_REPEAT_REPLACE_OLD &&
@@ -128,12 +136,17 @@ static void decide(struct wsg_server *server, const struct handshake *hs, struct
 	auth_refuse(v, HANDSHAKE_AT_CAPACITY, WSG_CLOSE_AT_CAPACITY, NULL);
 }
 
+static void client_address(const struct wsg_server *server, struct lws *wsi, char *out, size_t len, char *via,
+			   size_t vialen);
+
 void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict)
 {
+	char peer[WSG_PEER_MAX], via[WSG_PEER_MAX];
 	struct handshake hs;
 
 	read_handshake(wsi, &hs);
-	decide(server, &hs, verdict);
+	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
+	decide(server, &hs, peer, verdict);
 }
 
 /*
@@ -200,7 +213,8 @@ void server_session_begin(struct wsg_server *server, struct session *s, struct l
 	struct handshake hs;
 
 	read_handshake(wsi, &hs);
-	decide(server, &hs, v);
+	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
+	decide(server, &hs, peer, v);
 	/* an upgrade is a GET: no request body can be pending here */
 	memset(s, 0, sizeof(*s));
 	if (v->close_code && server->config->reject == WSG_REJECT_HTTP)
@@ -211,7 +225,8 @@ void server_session_begin(struct wsg_server *server, struct session *s, struct l
 	s->close_reason = v->reason;
 	s->refusal_outcome = (uint8_t)v->outcome;
 	s->token = v->token;
-	client_address(server, wsi, peer, sizeof(peer), via, sizeof(via));
+	if (!v->close_code && server->config->max_per_ip)
+		s->is_counted_by_address = !addrcount_add(&server->per_address, peer);
 	if (set_names(s, v->token ? v->token->user : "", v->token && hs.has_device ? hs.device : "", peer, via)) {
 		static const char no_names[4] = ""; /* four empty strings */
 		s->close_code = WSG_CLOSE_INTERNAL_ERROR;
@@ -222,6 +237,7 @@ void server_session_begin(struct wsg_server *server, struct session *s, struct l
 	}
 	/* lws writes the 101 once this returns; the welcome (or the close) follows within the loop turn */
 	output_cork(s);
+	output_limit_kernel_share(s, server->config->send_buffer_bytes);
 }
 
 int session_queue(struct session *s, struct outmsg *msg)
@@ -488,6 +504,10 @@ void session_end(struct session *s)
 	uint64_t dur = util_now_ms() - s->opened_ms;
 	char reason[300];
 
+	if (s->is_counted_by_address && server) {
+		addrcount_remove(&server->per_address, s->names ? session_peer(s) : "");
+		s->is_counted_by_address = false;
+	}
 	/* lws reports CLOSED also when its own handshake failed after the filter */
 	if (!server || !s->is_established) {
 		free(s->names);
@@ -608,6 +628,7 @@ static int create_listener(struct wsg_server *server, const char *address, int p
 	info.iface = address;
 	info.protocols = server_protocols;
 	info.retry_and_idle_policy = &no_lws_validity_timer;
+	info.timeout_secs_ah_idle = (server->config->handshake_timeout_ms + 999) / 1000;
 	if (!strchr(address, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (is_tls) {
@@ -657,7 +678,7 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	server->heartbeat.interval_ms = config->heartbeat_interval_ms;
 	server->heartbeat.timeout_ms = config->heartbeat_timeout_ms;
 	if (registry_init(&server->registry, config->max_sessions < 65536 ? config->max_sessions : 65536) ||
-	    router_init(&server->router) ||
+	    addrcount_init(&server->per_address) || router_init(&server->router) ||
 	    hb_wheel_init(&server->wheel, hb_tick_ms_for(config->heartbeat_interval_ms, config->heartbeat_timeout_ms),
 			  1024, now)) {
 		log_event(LOG_ERROR, "startup", "msg=\"out of memory\"");
@@ -675,6 +696,12 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV |
 		       (config->has_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
 	info.foreign_loops = foreign_loops;
+	/*
+	 * From accept to the upgrade: lws times the connection (waiting for
+	 * headers, then holding its header table) in whole seconds. Never a
+	 * session until then, so a slow or silent client costs one descriptor.
+	 */
+	info.timeout_secs = (config->handshake_timeout_ms + 999) / 1000;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = server_protocols;
 	info.user = server;
@@ -771,4 +798,5 @@ void server_free(struct wsg_server *server)
 	hb_wheel_free(&server->wheel);
 	router_free(&server->router);
 	registry_free(&server->registry);
+	addrcount_free(&server->per_address);
 }

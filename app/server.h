@@ -10,6 +10,7 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 
+#include "addrcount.h"
 #include "app.h"
 #include "auth.h"
 #include "config.h"
@@ -25,6 +26,7 @@ struct wsg_server {
 	struct wsg_config *config;
 	struct lws_context *context;
 	struct registry registry;
+	struct addrcount per_address; /* sessions per client address: limits.max_per_ip */
 	struct router router;
 	struct metrics metrics;
 	struct hb_wheel wheel;

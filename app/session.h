@@ -89,9 +89,10 @@ struct session {
 	 * waits in close_code and close_reason for ESTABLISHED, with close_state
 	 * still CLOSE_NONE; refusal_outcome is then not HANDSHAKE_ADMITTED.
 	 */
-	uint8_t refusal_outcome; /* enum handshake_outcome */
-	bool is_established;	 /* past the 101: counted in live_sessions */
-	bool is_admitted;	 /* counted, registered and heartbeating */
+	uint8_t refusal_outcome;    /* enum handshake_outcome */
+	bool is_established;	    /* past the 101: counted in live_sessions */
+	bool is_admitted;	    /* counted, registered and heartbeating */
+	bool is_counted_by_address; /* in server->per_address until it ends */
 
 	/* the close decision: the first one wins */
 	uint8_t close_state; /* enum session_close_state */

@@ -42,6 +42,8 @@ static const char *status_text(unsigned status)
 		return "Payload Too Large";
 	case 426:
 		return "Upgrade Required";
+	case 429:
+		return "Too Many Requests";
 	case 500:
 		return "Internal Server Error";
 	case 503:

@@ -6,6 +6,8 @@ touches a client that keeps under it."""
 import json
 import os
 import threading
+import subprocess
+import sys
 import time
 
 from wsgate_harness import OP_CLOSE, OP_TEXT, TOKENS, WsgateTestCase, main, parse_close_payload
@@ -190,7 +192,7 @@ class SlowConsumerTest(WsgateTestCase):
         delivered = self.publish_until_slow("chat.x", 3, "m" * 32768, extra=200)
         total_bytes = len(delivered) * 32768
         after = vm_rss_kb(pid)
-        self.assertGreater(total_bytes, 8 * 1024 * 1024)      # far more than the limit
+        self.assertGreater(total_bytes, 3 * MAX_QUEUED)       # more than all three limits
         # ASan keeps freed memory in quarantine, so RSS says nothing under it
         if not os.environ.get("WSGATE_TEST_SANITIZED"):
             self.assertLess(after - before, 16 * 1024,
@@ -201,6 +203,37 @@ class SlowConsumerTest(WsgateTestCase):
             messages, close = self.read_until_close(client)
             self.assertEqual(close, (4109, "slow consumer"))
         self.assertEqual(self.metrics()["wsgate_slow_consumers_total"], 3)
+
+    def server_send_queue(self, client):
+        """Bytes the server's kernel holds for this client (ss: Send-Q of its socket)."""
+        port = client.sock.getsockname()[1]
+        out = subprocess.run(["ss", "-Htn", "state", "established", "( dport = :%d )" % port],
+                             capture_output=True, text=True, check=True).stdout.split()
+        return int(out[1])                  # Recv-Q, Send-Q, local, peer
+
+    def test_stalled_reader_kernel_share_is_bounded(self):
+        # limits.send_buffer_bytes (TCP_NOTSENT_LOWAT, 16 KiB by default): the kernel
+        # stops taking a stalled reader's bytes there, so wsgate's own queue (and 4109)
+        # bounds the rest; without it Linux takes megabytes first
+        client, _ = self.open_session("alice", "stalled", rcvbuf=4096)
+        self.subscribe(client, "chat.x")
+        data = "k" * 8192
+        for _ in range(MAX_QUEUED // 8192 // 2):              # half the limit: still open
+            response = self.http("POST", "/api/publish", {"channel": "chat.x", "data": data},
+                                 api_key=API_KEY)
+            self.assertEqual(response.body, b'{"delivered":1}')
+        deadline = time.monotonic() + 2
+        queued = self.server_send_queue(client)
+        while time.monotonic() < deadline:                    # let the last write settle
+            time.sleep(0.1)
+            queued = max(queued, self.server_send_queue(client))
+        print("kernel share: Send-Q max %d bytes" % queued, file=sys.stderr)
+        self.assertLess(queued, 256 * 1024, "the kernel holds %d bytes for a stalled reader" % queued)
+        delivered = self.publish_until_slow("chat.x", 1, data, extra=1)
+        published = (MAX_QUEUED // 8192 // 2 + delivered.count(1)) * 8192
+        print("taken before 4109: %d bytes (max_queued_bytes %d)" % (published, MAX_QUEUED), file=sys.stderr)
+        self.assertLess(published, MAX_QUEUED + 512 * 1024,
+                        "%d bytes taken for a stalled reader before 4109" % published)
 
     def test_fast_reader_of_large_volume_is_not_a_slow_consumer(self):
         fast, _ = self.open_session("bob", "fast")
