@@ -1,7 +1,8 @@
 /*
- * Key=value event log on stderr. Lines are built whole and written with
- * write(2), whole lines only, so they never interleave mid-line. A log that
- * cannot be written (a closed pipe, a full disk) never stops the server.
+ * Key=value event log on stderr. Lines are built whole in one buffer and
+ * written with write(2) in batches. A log that cannot be written (a full
+ * disk, a pipe nobody reads) never stops the server: lines wait while the
+ * buffer lasts, then are dropped and counted, and the outage is said once.
  */
 #include "log.h"
 
@@ -12,12 +13,18 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <syslog.h>
 
 #include "util.h"
 
 static enum log_level min_level = LOG_INFO;
 static bool is_buffered;
 static char pending[64 * 1024];
+static bool is_failing; /* the last flush could not write everything */
+static uint64_t lines_lost;
 static size_t pending_len;
 static char stamp[32];
 static time_t stamp_sec = -1;
@@ -41,21 +48,91 @@ int log_parse_level(const char *name, enum log_level *level)
 
 void log_set_buffered(bool buffered)
 {
+	struct stat st;
+
 	log_flush();
 	is_buffered = buffered;
+	/*
+	 * A pipe or socket nobody reads (a stuck journald, a paused pager) must
+	 * not stop the server in write(): lines wait in pending, then are dropped.
+	 * A terminal is shared with the shell, and files never block: left alone.
+	 */
+	if (buffered && !fstat(STDERR_FILENO, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		fcntl(STDERR_FILENO, F_SETFL, fcntl(STDERR_FILENO, F_GETFL) | O_NONBLOCK);
+}
+
+uint64_t log_lines_lost(void)
+{
+	return lines_lost;
+}
+
+static uint64_t count_lines(const char *s, size_t len)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\n';
+	return n;
+}
+
+/* The log could not be written: said once per outage, where it may still be seen. */
+static void report_outage(int error)
+{
+	if (is_failing)
+		return;
+	is_failing = true;
+	syslog(LOG_WARNING,
+	       "wsgate: cannot write its log to stderr (%s); lines are dropped and counted in "
+	       "/metrics as wsgate_log_lines_lost_total",
+	       strerror(error));
+}
+
+static size_t write_some(const char *s, size_t len, int *error)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(STDERR_FILENO, s + done, len - done);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		*error = n < 0 ? errno : EIO;
+		break;
+	}
+	return done;
 }
 
 void log_flush(void)
 {
-	size_t done = 0;
+	int error = 0;
+	size_t done;
 
-	while (done < pending_len) {
-		ssize_t n = write(STDERR_FILENO, pending + done, pending_len - done);
-		if (n <= 0)
-			break; /* unwritable: these lines are lost, the server goes on */
-		done += (size_t)n;
+	if (!pending_len)
+		return;
+	done = write_some(pending, pending_len, &error);
+	if (done == pending_len) {
+		pending_len = 0;
+		if (is_failing) {
+			char note[128];
+			int n = snprintf(note, sizeof(note), "level=warn event=log_resumed lines_lost=%llu\n",
+					 (unsigned long long)lines_lost);
+			is_failing = false;
+			write_some(note, (size_t)n, &error);
+		}
+		return;
 	}
-	pending_len = 0;
+	/* what was written (maybe part of a line) is gone; the rest waits for the next flush */
+	memmove(pending, pending + done, pending_len - done);
+	pending_len -= done;
+	report_outage(error);
+	if (error != EAGAIN && error != EWOULDBLOCK) {
+		/* a full disk or a closed pipe will not take them later either */
+		lines_lost += count_lines(pending, pending_len);
+		pending_len = 0;
+	}
 }
 
 static void emit(const char *line, size_t len)
@@ -64,6 +141,11 @@ static void emit(const char *line, size_t len)
 		len = sizeof(pending);
 	if (pending_len + len > sizeof(pending))
 		log_flush();
+	if (pending_len + len > sizeof(pending)) {
+		/* still full: the reader is stuck; this line is the one dropped */
+		lines_lost++;
+		return;
+	}
 	memcpy(pending + pending_len, line, len);
 	pending_len += len;
 	if (!is_buffered)

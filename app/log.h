@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -21,6 +22,8 @@ void log_set_level(enum log_level level);
  */
 void log_set_buffered(bool buffered);
 void log_flush(void);
+/* Lines dropped because the log could not be written (a full disk, a stuck reader). */
+uint64_t log_lines_lost(void);
 int log_parse_level(const char *name, enum log_level *level);
 
 /* fmt continues the line after "level=... event=NAME". */

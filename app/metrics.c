@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
+
 static const char *const outcome_names[HANDSHAKE_OUTCOME_COUNT] = {
 	"admitted",	 "missing_token", "invalid_token",     "origin_not_allowed",	  "invalid_device",
 	"at_capacity",	 "shutting_down", "repeat_connect",    "unsupported_subprotocol", "internal_error",
@@ -92,6 +94,8 @@ char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
 	counter(&t, "wsgate_slow_consumers_total", "Sessions closed with 4109 slow consumer.", m->slow_consumers);
 	counter(&t, "wsgate_rate_limited_total", "Client messages refused by the rate limit.", m->rate_limited);
 	counter(&t, "wsgate_api_requests_total", "Backend HTTP API requests.", m->api_requests);
+	counter(&t, "wsgate_log_lines_lost_total", "Log lines dropped because the log could not be written.",
+		log_lines_lost());
 	emit(&t,
 	     "# HELP wsgate_reloads_total Configuration reloads (SIGHUP, POST /api/reload) by result.\n"
 	     "# TYPE wsgate_reloads_total counter\nwsgate_reloads_total{result=\"ok\"} %llu\n"
