@@ -9,6 +9,7 @@
 
 #include "channel.h"
 #include "closecode.h"
+#include "util.h"
 
 static const char *string_member(json_t *body, const char *name)
 {
@@ -77,6 +78,8 @@ int api_body_parse(enum api_body_route route, const char *text, size_t len, stru
 	out->root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
 	if (!out->root) {
 		snprintf(err, errlen, "invalid JSON body at position %d: %s", error.position, error.text);
+		/* jansson quotes the bytes it stopped at, maybe half a character: the answer must stay UTF-8 */
+		err[util_utf8_prefix_len(err, strlen(err), errlen - 1)] = '\0';
 		return -1;
 	}
 	if (!json_is_object(out->root)) {

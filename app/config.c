@@ -38,6 +38,10 @@ static int fail_at(struct loader *ld, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* one line, whatever a quoted value holds (libconfig strings may span lines) */
+	for (char *p = ld->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 

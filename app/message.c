@@ -379,6 +379,9 @@ int message_parse(const char *text, size_t len, struct request *req)
 		req->error_code = "bad_request";
 		snprintf(req->error_text, sizeof(req->error_text), "invalid JSON at position %d: %s", error.position,
 			 error.text);
+		/* jansson quotes the bytes it stopped at, maybe half a character: the reply must stay UTF-8 */
+		req->error_text[util_utf8_prefix_len(req->error_text, strlen(req->error_text),
+						     sizeof(req->error_text))] = '\0';
 		return 0;
 	}
 	if (!json_is_object(req->root)) {

@@ -27,6 +27,13 @@ static void test_invalid_json_names_the_position(void)
 		     "invalid JSON body at position 18: duplicate object key near '\"user\"'");
 }
 
+/* Found by test/fuzz/fuzz_message: half a character in jansson's quote would make the 400 a 500. */
+static void test_invalid_json_text_stays_utf8(void)
+{
+	expect_error(API_BODY_SEND, "{\"user\":\"\\u\xc3\xa9\"}",
+		     "invalid JSON body at position 12: invalid escape near '\"\\u");
+}
+
 static void test_a_null_body_is_an_empty_one(void)
 {
 	struct api_body body;
@@ -123,6 +130,7 @@ static void test_disconnect_fields(void)
 int main(void)
 {
 	RUN(test_invalid_json_names_the_position);
+	RUN(test_invalid_json_text_stays_utf8);
 	RUN(test_a_null_body_is_an_empty_one);
 	RUN(test_non_objects_are_refused);
 	RUN(test_publish_fields);
