@@ -1,9 +1,11 @@
 /*
  * Close reasons: closecode_reason_len must return the longest prefix of at
- * most 123 bytes that is valid UTF-8 (so it ends on a character boundary), and
- * util's UTF-8 checks must agree with an independent validator.
+ * most 123 bytes that is valid UTF-8 (so it ends on a character boundary),
+ * util's UTF-8 checks must agree with an independent validator, and the close
+ * frame built from the cut reason must be a well-formed RFC 6455 5.5.1 frame.
  */
 #include "closecode.h"
+#include "frame.h"
 #include "fuzz.h"
 #include "util.h"
 
@@ -19,6 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t cap = size < WSG_CLOSE_REASON_MAX ? size : WSG_CLOSE_REASON_MAX;
 	for (size_t k = n + 1; k <= cap && k <= n + 4; k++)
 		FUZZ_ASSERT(!fuzz_is_utf8(data, k));
+
+	unsigned char frame[2 + FRAME_CONTROL_MAX];
+	size_t flen = frame_write_close(frame, WSG_CLOSE_DISCONNECTED, text, n);
+	FUZZ_ASSERT(flen == 2 + 2 + n && frame[0] == 0x88 && frame[1] == 2 + n);
+	FUZZ_ASSERT(frame[2] == WSG_CLOSE_DISCONNECTED >> 8 && frame[3] == (WSG_CLOSE_DISCONNECTED & 0xff));
+	FUZZ_ASSERT(!memcmp(frame + 4, data, n));
 
 	FUZZ_ASSERT(util_is_valid_utf8(data, size) == fuzz_is_utf8(data, size));
 	for (size_t max = 0; max <= 8 && max <= size; max++) {
