@@ -18,7 +18,7 @@ if ((${#harnesses[@]} == 0)); then
 	harnesses=(fuzz_config fuzz_message fuzz_handshake fuzz_closecode fuzz_api_body fuzz_channel)
 fi
 
-build=build-fuzz
+build="build-fuzz"
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DWSGATE_FUZZ=ON >/dev/null
 cmake --build "$build" -j2 --target fuzzers >/dev/null
 
@@ -27,6 +27,10 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS="suppressions=$PWD/test/fuzz/lsan.supp:print_suppressions=0"
 artifacts="$PWD/$build/fuzz-artifacts"
 mkdir -p "$artifacts"
+# fuzz_config writes its input to a file in a directory of its own under TMPDIR
+export TMPDIR="$PWD/$build/tmp"
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
 failed=()
 for name in "${harnesses[@]}"; do
 	scratch="$build/fuzz-corpus/$name"

@@ -19,7 +19,7 @@
 #include "config.h"
 #include "fuzz.h"
 
-static char dir[64], path[96];
+static char dir[4096], path[4200];
 
 static int remove_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -36,9 +36,11 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	const char *tmp = getenv("TMPDIR"); /* scripts/fuzz.sh: inside build-fuzz/, left there after a crash */
+
 	(void)argc;
 	(void)argv;
-	snprintf(dir, sizeof(dir), "/tmp/wsgate-fuzz-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s/wsgate-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(path, sizeof(path), "%s/wsgate.conf", dir);
