@@ -1,6 +1,6 @@
 /*
  * The backend API's request bodies (app/api_body.c). Input: one byte choosing
- * the route, then the body. A body is either accepted with every field the
+ * the route (publish, send, disconnect, none), then the body. A body is either accepted with every field the
  * route needs, checked, or refused with a text that fits in the JSON
  * {"error": ...} answer (so a bad body is a 400, never a 500).
  */
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	enum api_body_route route = (enum api_body_route)(data[0] % 3);
+	enum api_body_route route = (enum api_body_route)(data[0] % 4);
 	const char *text = (const char *)data + 1;
 
 	memset(err, 0, sizeof(err));
@@ -44,6 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(json_integer_value(json_object_get(body.root, "code")) == body.code);
 		FUZZ_ASSERT(body.reason != NULL);
 		FUZZ_ASSERT(!body.device || json_string_value(json_object_get(body.root, "device")) == body.device);
+		break;
+	case API_BODY_NONE: /* reload, drain: nothing read from the body */
+		FUZZ_ASSERT(!body.channel && !body.user && !body.device && !body.data && !body.reason);
 		break;
 	}
 	api_body_free(&body);

@@ -127,6 +127,22 @@ static void test_disconnect_fields(void)
 	}
 }
 
+/* POST /api/reload and /api/drain: no parameters; an empty body will do, else a JSON object. */
+static void test_routes_without_parameters(void)
+{
+	struct api_body body;
+	char err[300];
+
+	if (CHECK_EQ_INT(api_body_parse(API_BODY_NONE, NULL, 0, &body, err, sizeof(err)), 0)) {
+		CHECK(json_is_object(body.root));
+		api_body_free(&body);
+	}
+	if (CHECK_EQ_INT(api_body_parse(API_BODY_NONE, "{\"x\":1}", 7, &body, err, sizeof(err)), 0))
+		api_body_free(&body);
+	expect_error(API_BODY_NONE, "[]", "the body must be a JSON object");
+	expect_error(API_BODY_NONE, " ", "invalid JSON body at position 1: unexpected token near end of file");
+}
+
 int main(void)
 {
 	RUN(test_invalid_json_names_the_position);
@@ -136,5 +152,6 @@ int main(void)
 	RUN(test_publish_fields);
 	RUN(test_send_fields);
 	RUN(test_disconnect_fields);
+	RUN(test_routes_without_parameters);
 	return check_summary();
 }
