@@ -5,7 +5,8 @@
  *
  * The input is written to wsgate.conf in a private temporary directory. Inputs
  * that could make the loader read other files (libconfig's @include, or
- * listen_tls cert/key paths leaving that directory, such as /dev/zero) are
+ * listen_tls cert/key and tokens_file paths leaving that directory, such as
+ * /dev/zero) are
  * skipped: the config is the operator's, and reading a device is not a parser bug.
  */
 #define _GNU_SOURCE
@@ -51,24 +52,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Over every byte: libconfig does not stop at a NUL. */
 static bool is_skipped(const uint8_t *data, size_t size)
 {
-	bool is_tls = memmem(data, size, "listen_tls", 10) != NULL, is_path = false;
+	bool is_file = memmem(data, size, "listen_tls", 10) || memmem(data, size, "tokens_file", 11), is_path = false;
 
 	for (size_t i = 0; i < size; i++) {
 		if (i + 7 <= size && !strncasecmp((const char *)data + i, "include", 7))
 			return true;
 		is_path |= data[i] == '/' || data[i] == '\\';
 	}
-	return is_tls && is_path;
+	return is_file && is_path;
 }
 
 static void check_error(const char *err, const uint8_t *data, size_t size)
 {
-	size_t plen = strlen(path), lines = 1;
+	size_t dlen = strlen(dir), lines = 1;
 
 	for (size_t i = 0; i < size; i++)
 		lines += data[i] == '\n';
-	FUZZ_ASSERT(!strncmp(err, path, plen) && err[plen] == ':');
-	const char *num = err + plen + 1;
+	/* the config, or a tokens_file: a name in the harness's directory, where wsgate.conf is the only file */
+	FUZZ_ASSERT(!strncmp(err, dir, dlen) && err[dlen] == '/');
+	const char *num = strchr(err + dlen, ':');
+	FUZZ_ASSERT(num != NULL);
+	num++;
 	char *end;
 	long line = strtol(num, &end, 10);
 	FUZZ_ASSERT(end > num && *num != '0' && *num != '-' && *num != '+');

@@ -4,8 +4,9 @@
  * through X-Forwarded-For / X-Real-IP with trusted proxies. Each verdict is
  * compared with a reference written from the headers' documented rules.
  *
- * Input: one flags byte, then '\n'-separated fields: token, device, origin,
+ * Input: two flags bytes, then '\n'-separated fields: token, device, origin,
  * authorization, protocol list, peer, X-Forwarded-For, X-Real-IP, network.
+ * The token field is also read as a token's "expires" time (RFC 3339 UTC).
  */
 #define _GNU_SOURCE
 #define FUZZ_WANTS_MEMFD
@@ -17,12 +18,14 @@
 #include "fuzz.h"
 #include "netaddr.h"
 
-static const char config_text[] = "tokens = ( { token = \"alice-secret\"; user = \"alice\"; },\n"
-				  "           { token = \"bob-secret\"; user = \"bob\"; } );\n"
-				  "auth = { origins = [ \"https://app.example.com\", \"http://localhost:8080\" ]; };\n"
-				  "proxy = { trusted = [ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"fd00::/8\" ]; };\n";
+static const char config_text[] =
+	"tokens = ( { token = \"alice-secret\"; user = \"alice\"; },\n"
+	"           { token = \"bob-secret\"; user = \"bob\"; expires = \"2030-01-01T00:00:00Z\"; } );\n"
+	"auth = { origins = [ \"https://app.example.com\", \"http://localhost:8080\" ]; };\n"
+	"proxy = { trusted = [ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"fd00::/8\" ]; };\n";
 static const char *const origins[] = { "https://app.example.com", "http://localhost:8080" };
 static const char *const tokens[][2] = { { "alice-secret", "alice" }, { "bob-secret", "bob" } };
+static const uint64_t bob_expires_ms = 1893456000000ULL; /* 2030-01-01T00:00:00Z */
 static struct wsg_config *config;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -93,9 +96,9 @@ static void check_protocols(const char *list, const char *fuzzed)
 		FUZZ_ASSERT(auth_offers_protocol(list, fuzzed) == ref_offers(list, fuzzed));
 }
 
-static void check_decide(const char *token, const char *device, const char *origin)
+static void check_decide(const char *token, const char *device, const char *origin, uint64_t now_ms)
 {
-	struct auth_request req = { token, device, origin };
+	struct auth_request req = { token, device, origin, now_ms };
 	struct auth_verdict v;
 	bool origin_ok = !origin, device_ok = !device || !*device || ref_is_valid_id(device, WSG_DEVICE_MAX);
 	const char *user = NULL;
@@ -106,8 +109,10 @@ static void check_decide(const char *token, const char *device, const char *orig
 		if (!strcmp(token, tokens[i][0]))
 			user = tokens[i][1];
 
+	bool expired = user && !strcmp(user, "bob") && now_ms && now_ms >= bob_expires_ms;
+
 	auth_decide(config, &req, &v);
-	if (origin_ok && user && device_ok) {
+	if (origin_ok && user && !expired && device_ok) {
 		FUZZ_ASSERT(v.outcome == HANDSHAKE_ADMITTED && v.close_code == 0 && v.http_status == 0);
 		FUZZ_ASSERT(v.token && !strcmp(v.token->user, user));
 		return;
@@ -122,9 +127,52 @@ static void check_decide(const char *token, const char *device, const char *orig
 		FUZZ_ASSERT(v.outcome == HANDSHAKE_MISSING_TOKEN && v.close_code == WSG_CLOSE_FORBIDDEN);
 	else if (!user)
 		FUZZ_ASSERT(v.outcome == HANDSHAKE_INVALID_TOKEN && v.close_code == WSG_CLOSE_FORBIDDEN);
+	else if (expired)
+		FUZZ_ASSERT(v.outcome == HANDSHAKE_TOKEN_EXPIRED && v.close_code == WSG_CLOSE_FORBIDDEN);
 	else
 		FUZZ_ASSERT(v.outcome == HANDSHAKE_INVALID_DEVICE && v.close_code == WSG_CLOSE_BAD_REQUEST &&
 			    v.http_status == 400);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+static bool digits(const char *p, int n, int64_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		*v = *v * 10 + (p[i] - '0');
+	}
+	return true;
+}
+
+/* config_parse_utc: exactly YYYY-MM-DDTHH:MM:SSZ, a real date from 1970 on, to the millisecond. */
+static void check_utc(const char *text)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int64_t y, mo, d, h, mi, sec;
+	uint64_t ms = 0;
+	bool ok = strlen(text) == 20 && text[4] == '-' && text[7] == '-' && (text[10] == 'T' || text[10] == 't') &&
+		  text[13] == ':' && text[16] == ':' && (text[19] == 'Z' || text[19] == 'z') && digits(text, 4, &y) &&
+		  digits(text + 5, 2, &mo) && digits(text + 8, 2, &d) && digits(text + 11, 2, &h) &&
+		  digits(text + 14, 2, &mi) && digits(text + 17, 2, &sec) && y >= 1970 && mo >= 1 && mo <= 12 &&
+		  d >= 1 && h <= 23 && mi <= 59 && sec <= 59;
+	if (ok) {
+		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+		ok = d <= mdays[mo - 1] + (mo == 2 && leap);
+	}
+	int rc = config_parse_utc(text, &ms);
+	FUZZ_ASSERT((rc == 0) == ok);
+	if (ok)
+		FUZZ_ASSERT(ms == (uint64_t)(((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec) * 1000);
 }
 
 static bool ref_in_net(const struct netaddr *a, const struct netaddr_net *n)
@@ -226,10 +274,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const peers[] = { NULL, "127.0.0.1", "10.9.8.7", "::1" };
 	char *f[9];
 
-	if (size < 1)
+	static const uint64_t nows[] = { 0, bob_expires_ms - 1, bob_expires_ms, bob_expires_ms + 1 };
+
+	if (size < 2)
 		return 0;
 	unsigned flags = data[0];
-	char *buf = fuzz_split(data + 1, size - 1, f, 9);
+	uint64_t now_ms = nows[data[1] & 3];
+	char *buf = fuzz_split(data + 2, size - 2, f, 9);
 	for (size_t i = 0; i < 9; i++)
 		if (!f[i])
 			f[i] = "";
@@ -242,7 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *xff = flags & 0x80 ? NULL : f[6];
 	const char *real_ip = flags & 0x40 ? NULL : f[7];
 
-	check_decide(token, device, origin);
+	check_decide(token, device, origin, now_ms);
+	check_utc(f[0]);
 	check_ids(f[1]);
 	check_bearer(f[3]);
 	check_protocols(f[4], f[0]);
