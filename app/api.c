@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_body.h"
 #include "auth.h"
-#include "channel.h"
 #include "closecode.h"
 #include "closecode_json.h"
 #include "ops.h"
@@ -52,32 +52,6 @@ bool api_is_authorized(const struct wsg_config *config, const char *authorizatio
 	return found;
 }
 
-/* The request body as a JSON object, or an error response and NULL. */
-static json_t *parse_body(const struct api_request *req, struct api_response *resp)
-{
-	json_error_t error;
-	char why[300];
-	json_t *body =
-		json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
-
-	if (!body) {
-		snprintf(why, sizeof(why), "invalid JSON body at position %d: %s", error.position, error.text);
-		respond_error(resp, 400, why);
-		return NULL;
-	}
-	if (!json_is_object(body)) {
-		json_decref(body);
-		respond_error(resp, 400, "the body must be a JSON object");
-		return NULL;
-	}
-	return body;
-}
-
-static const char *string_member(json_t *body, const char *name)
-{
-	return json_string_value(json_object_get(body, name));
-}
-
 /* {"delivered":N}, or 500 when the delivery could not be built (-1). */
 static void respond_delivered(struct api_response *resp, long long delivered)
 {
@@ -86,50 +60,19 @@ static void respond_delivered(struct api_response *resp, long long delivered)
 	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
 }
 
-static void api_publish(struct wsg_server *server, json_t *body, struct api_response *resp)
+static void api_publish(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
-	const char *channel = string_member(body, "channel");
-	json_t *data = json_object_get(body, "data");
-
-	if (!channel || !channel_name_is_valid(channel))
-		return respond_error(resp, 400, "\"channel\" must be a valid channel name");
-	if (!data)
-		return respond_error(resp, 400, "\"data\" is missing");
-	respond_delivered(resp, server_publish(server, channel, NULL, data));
+	respond_delivered(resp, server_publish(server, body->channel, NULL, body->data));
 }
 
-static void api_send(struct wsg_server *server, json_t *body, struct api_response *resp)
+static void api_send(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
-	const char *user = string_member(body, "user");
-	json_t *data = json_object_get(body, "data");
-
-	if (!user || !*user)
-		return respond_error(resp, 400, "\"user\" must be a string");
-	if (!data)
-		return respond_error(resp, 400, "\"data\" is missing");
-	respond_delivered(resp, server_send_to_user(server, NULL, user, data));
+	respond_delivered(resp, server_send_to_user(server, NULL, body->user, body->data));
 }
 
-static void api_disconnect(struct wsg_server *server, json_t *body, struct api_response *resp)
+static void api_disconnect(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
-	const char *user = string_member(body, "user");
-	json_t *device = json_object_get(body, "device"), *code = json_object_get(body, "code");
-	json_t *reason = json_object_get(body, "reason");
-
-	if (!user || !*user)
-		return respond_error(resp, 400, "\"user\" must be a string");
-	if (device && !json_is_string(device))
-		return respond_error(resp, 400, "\"device\" must be a string when present");
-	if (!json_is_integer(code) || json_integer_value(code) < 4000 || json_integer_value(code) > 4999)
-		return respond_error(resp, 400, "\"code\" must be an integer from 4000 to 4999");
-	if (reason && !json_is_string(reason))
-		return respond_error(resp, 400, "\"reason\" must be a string when present");
-	int c = (int)json_integer_value(code);
-	const struct wsg_close_info *info = closecode_find(c);
-	const char *text = reason ? json_string_value(reason)
-			   : info ? info->reason
-				  : closecode_find(WSG_CLOSE_DISCONNECTED)->reason;
-	size_t closed = server_disconnect(server, user, device ? json_string_value(device) : NULL, c, text);
+	size_t closed = server_disconnect(server, body->user, body->device, body->code, body->reason);
 	respond(resp, 200, json_pack("{s:I}", "closed", (json_int_t)closed));
 }
 
@@ -175,7 +118,7 @@ static void serve_metrics(struct wsg_server *server, struct api_response *resp)
 
 /* ---- operations (app/ops.c): POST /api/reload, POST /api/drain; the body may be empty ---- */
 
-static void api_reload(struct wsg_server *server, json_t *body, struct api_response *resp)
+static void api_reload(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
 	struct ops_reload_result r;
 	char err[1024];
@@ -191,7 +134,7 @@ static void api_reload(struct wsg_server *server, json_t *body, struct api_respo
 			  (json_int_t)r.revoked, "needs_restart", keys));
 }
 
-static void api_drain(struct wsg_server *server, json_t *body, struct api_response *resp)
+static void api_drain(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
 	(void)body;
 	size_t sessions = ops_drain(server, "api");
@@ -200,14 +143,18 @@ static void api_drain(struct wsg_server *server, json_t *body, struct api_respon
 			  (json_int_t)server->config->shutdown_drain_ms));
 }
 
-typedef void (*post_handler)(struct wsg_server *server, json_t *body, struct api_response *resp);
+typedef void (*post_handler)(struct wsg_server *server, const struct api_body *body, struct api_response *resp);
 
 static const struct {
 	const char *path;
+	enum api_body_route body;
 	post_handler handler;
 } post_routes[] = {
-	{ "/api/publish", api_publish }, { "/api/send", api_send },   { "/api/disconnect", api_disconnect },
-	{ "/api/reload", api_reload },	 { "/api/drain", api_drain },
+	{ "/api/publish", API_BODY_PUBLISH, api_publish },
+	{ "/api/send", API_BODY_SEND, api_send },
+	{ "/api/disconnect", API_BODY_DISCONNECT, api_disconnect },
+	{ "/api/reload", API_BODY_NONE, api_reload },
+	{ "/api/drain", API_BODY_NONE, api_drain },
 };
 
 static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/healthz", "/metrics" };
@@ -243,13 +190,12 @@ void api_handle(struct wsg_server *server, const struct api_request *req, struct
 			continue;
 		if (!req->is_post)
 			return respond_error(resp, 405, "method not allowed: use POST");
-		/* reload and drain take no parameters: an empty body will do */
-		bool is_empty_ok = post_routes[i].handler == api_reload || post_routes[i].handler == api_drain;
-		json_t *body = !req->body_len && is_empty_ok ? json_object() : parse_body(req, resp);
-		if (body) {
-			post_routes[i].handler(server, body, resp);
-			json_decref(body);
-		}
+		struct api_body body;
+		char why[300];
+		if (api_body_parse(post_routes[i].body, req->body, req->body_len, &body, why, sizeof(why)))
+			return respond_error(resp, 400, why);
+		post_routes[i].handler(server, &body, resp);
+		api_body_free(&body);
 		return;
 	}
 	if (req->is_post)

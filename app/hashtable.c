@@ -9,7 +9,7 @@ int ht_init(struct hashtable *t, size_t expected)
 
 	while (n < expected)
 		n <<= 1;
-	t->buckets = calloc(n, sizeof(*t->buckets));
+	t->buckets = calloc(n, sizeof(*t->buckets)); /* NOLINT(bugprone-sizeof-expression): pointers */
 	t->bucket_count = t->buckets ? n : 0;
 	t->count = 0;
 	return t->buckets ? 0 : -1;
@@ -37,7 +37,7 @@ void ht_free_all(struct hashtable *t, void (*release)(struct ht_node *n))
 static void grow(struct hashtable *t)
 {
 	size_t count = t->bucket_count * 2;
-	struct ht_node **buckets = calloc(count, sizeof(*buckets));
+	struct ht_node **buckets = calloc(count, sizeof(*buckets)); /* NOLINT(bugprone-sizeof-expression) */
 
 	if (!buckets)
 		return;

@@ -10,7 +10,10 @@ build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-
 	libconfig-dev openssl)
 # mandoc lints the man pages; dpkg-dev (dpkg-shlibdeps) and file let CPack compute the
 # package's Depends; systemd gives systemd-analyze and man-db man, for the package test.
-test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format mandoc dpkg-dev file systemd man-db)
+# clang with libclang-rt-14-dev (libFuzzer, sanitizers) builds the fuzz harnesses (scripts/fuzz.sh);
+# clang-tidy is the static check of scripts/tidy.sh.
+test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format mandoc dpkg-dev file systemd man-db
+	clang libclang-rt-14-dev clang-tidy)
 
 # linux-perf: bench's system calls per operation (perf stat) and profiles; strace to look closer
 bench_packages=(gnuplot-nox nodejs npm util-linux linux-perf strace)

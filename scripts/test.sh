@@ -31,3 +31,9 @@ export WSGATE_TEST_SANITIZED=1 # tests skip RSS bounds: ASan quarantines freed m
 
 echo "== benchmark smoke (every mode and peer, about 20 s; the full run is scripts/bench.sh)"
 scripts/bench.sh --smoke
+
+# -- fuzzing and clang-tidy (issue 16): scripts/tidy.sh, scripts/fuzz.sh ----------
+echo "== clang-tidy over app/ and protocols/ (checks in .clang-tidy)"
+scripts/tidy.sh
+echo "== fuzz: each harness of test/fuzz for 20 s (about 2 minutes)"
+scripts/fuzz.sh 20

@@ -57,6 +57,10 @@ SESSION_ID_RE = r"[0-9a-f]{16}"
 
 _BINARY = None
 
+# ctest sets this: every server's log is kept there, with its config's secrets
+# beside it, for the suite-wide check (check_log_secrets.py) that none is logged.
+LOG_DIR = os.environ.get("WSGATE_TEST_LOG_DIR")
+
 
 # --------------------------------------------------------------------------
 # command line / binary location
@@ -149,6 +153,26 @@ def to_libconfig(config):
     return "".join("%s = %s;\n" % (k, value(v, 0)) for k, v in config.items())
 
 
+def config_secrets(config):
+    """Every token and API key ``config`` holds: none may ever appear in a log."""
+    secrets = [entry["token"] for entry in config.get("tokens", [])
+               if isinstance(entry, dict) and isinstance(entry.get("token"), str)]
+    api = config.get("api")
+    if isinstance(api, dict):
+        secrets += [key for key in api.get("keys", []) if isinstance(key, str)]
+    return secrets
+
+
+def collected_log_path(config, port):
+    """A log path in LOG_DIR that outlives the test, with NAME.secrets.json beside it."""
+    os.makedirs(LOG_DIR, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="wsgate-%d-" % port, suffix=".log", dir=LOG_DIR)
+    os.close(fd)
+    with open(path[:-len(".log")] + ".secrets.json", "w") as f:
+        json.dump(config_secrets(config), f)
+    return path
+
+
 def line_of(text, needle):
     """1-based number of the first line of ``text`` that contains ``needle``."""
     for number, line in enumerate(text.splitlines(), 1):
@@ -213,6 +237,8 @@ class WsgateServer:
             self.config["listen_tls"] = tls
         self.conf_path = os.path.join(workdir, "wsgate-%d.conf" % self.port)
         self.log_path = os.path.join(workdir, "wsgate-%d.log" % self.port)
+        if LOG_DIR:
+            self.log_path = collected_log_path(self.config, self.port)
         with open(self.conf_path, "w") as f:
             f.write(to_libconfig(self.config))
         self.proc = None

@@ -486,6 +486,11 @@ static void test_listen_address_must_be_an_ip_address(void)
 			       "  address = \"localhost\";\n"
 			       "};\n",
 		     3, "key 'listen.address' must be an IPv4 or IPv6 address, not \"localhost\"");
+	/* found by test/fuzz/fuzz_config: a newline inside the quoted value split the message in two */
+	expect_error(ONE_TOKEN "listen = {\n"
+			       "  address = \"127.0.0.1\n\t;\";\n"
+			       "};\n",
+		     3, "key 'listen.address' must be an IPv4 or IPv6 address, not \"127.0.0.1??;\"");
 	struct wsg_config *c = load_ok(ONE_TOKEN "listen = { address = \"::1\"; };\n");
 	if (c)
 		CHECK_EQ_STR(c->listen_address, "::1");

@@ -198,6 +198,30 @@ static void test_invalid_json_position_points_at_the_problem(void)
 	free(reply);
 }
 
+/*
+ * Found by test/fuzz/fuzz_message: jansson quotes the bytes where it stopped,
+ * here the first half of "é" after a broken escape; the reply lost its
+ * "message" (json_string refuses invalid UTF-8). Now cut to whole characters.
+ */
+static void test_invalid_json_message_stays_utf8(void)
+{
+	expect_reply("{\"type\":\"ping\",\"x\":\"\\u\xc3\xa9\"}",
+		     "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":\"invalid JSON at position 23: "
+		     "invalid escape near '\\\"\\\\u\"}");
+}
+
+/* Found by test/fuzz/fuzz_message: the tree-less ping reader must answer exactly as jansson would. */
+static void test_ping_reader_answers_like_jansson(void)
+{
+	expect_reply("{\"type\":\"ping\",\"id\":-0}", "{\"type\":\"pong\",\"id\":0}");
+	expect_reply("{\"type\":\"ping\",\"x\":[1.5,-2,[]],\"y\":{}}", "{\"type\":\"pong\"}");
+	expect_bad_request("{\"type\":\"ping\",\"x\":{\"a\":1,\"a\":2}}", NULL, "duplicate object key");
+	expect_bad_request("{\"type\":\"ping\",\"x\":[{\"a\":1,\"a\":2}]}", NULL, "duplicate object key");
+	expect_bad_request("{\"type\":\"ping\",\"x\":1e999}", NULL, "real number overflow");
+	expect_bad_request("{\"type\":\"ping\",\"x\":99999999999999999999}", NULL, "too big integer");
+	expect_bad_request("{\"type\":\"ping\",\"x\":-99999999999999999999}", NULL, "too big negative integer");
+}
+
 static void test_error_echoes_the_id_of_an_object_request(void)
 {
 	expect_bad_request("{\"type\":\"nope\",\"id\":7}", "7", "unknown type \"nope\"");
@@ -379,6 +403,8 @@ int main(void)
 	RUN(test_top_level_scalar_is_a_bad_request);
 	RUN(test_invalid_json_is_a_bad_request);
 	RUN(test_invalid_json_position_points_at_the_problem);
+	RUN(test_invalid_json_message_stays_utf8);
+	RUN(test_ping_reader_answers_like_jansson);
 	RUN(test_error_echoes_the_id_of_an_object_request);
 	RUN(test_ping_only_as_the_whole_message);
 	RUN(test_welcome_is_exact);
