@@ -69,18 +69,19 @@ class HeartbeatTest(WsgateTestCase):
         while time.monotonic() < deadline:
             self.client.send_text("ping")
             self.assertEqual(self.client.recv_text(auto_pong=False), "pong")
-            pings += self.client.expect_silence(INTERVAL_MS / 2 / 1000, auto_pong=False)
+            pings += self.client.expect_silence(INTERVAL_MS / 4 / 1000, auto_pong=False)
         self.assertEqual(pings, 0, "server pinged an active client")
 
     def test_unsolicited_pongs_count_as_liveness(self):
-        # A client sending only pong frames every interval/2 stays open.
+        # A client sending only pong frames every interval/4 stays open (a quarter:
+        # slack for a loaded machine, where this client may be descheduled for a while).
         # (The pongs carry a payload: libwebsockets 4.1.6 never reports an
         # empty pong to the application.)
         deadline = time.monotonic() + 5 * (INTERVAL_MS + TIMEOUT_MS) / 1000
         pings = 0
         while time.monotonic() < deadline:
             self.client.send_frame(OP_PONG, b"keepalive")
-            pings += self.client.expect_silence(INTERVAL_MS / 2 / 1000, auto_pong=False)
+            pings += self.client.expect_silence(INTERVAL_MS / 4 / 1000, auto_pong=False)
         self.assertEqual(pings, 0, "server pinged an active client")
         self.assert_alive(self.client)
 
