@@ -7,12 +7,14 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_body.h"
 #include "auth.h"
+#include "channel.h"
 #include "closecode.h"
 #include "closecode_json.h"
 #include "ops.h"
@@ -62,7 +64,91 @@ static void respond_delivered(struct api_response *resp, long long delivered)
 
 static void api_publish(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
-	respond_delivered(resp, server_publish(server, body->channel, NULL, body->data));
+	uint64_t seq;
+	long long delivered = server_publish(server, body->channel, NULL, body->data, &seq);
+
+	if (delivered < 0)
+		return respond_error(resp, 500, "out of memory");
+	if (!seq) /* nothing numbered: no subscriber and no history */
+		return respond_delivered(resp, delivered);
+	respond(resp, 200, json_pack("{s:I, s:I}", "delivered", (json_int_t)delivered, "seq", (json_int_t)seq));
+}
+
+/* ---- GET /api/history?channel=news&since=41&limit=100 ---- */
+
+#define HISTORY_LIMIT_DEFAULT 100
+#define HISTORY_LIMIT_MAX     10000
+
+/* The value of name in query ("a=1&b=2") copied into out; false when absent or too long. */
+static bool query_arg(const char *query, const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+		if (strncmp(p, name, n) || p[n] != '=')
+			continue;
+		const char *v = p + n + 1, *end = strchr(v, '&');
+		size_t len = end ? (size_t)(end - v) : strlen(v);
+		if (len >= outlen)
+			return false;
+		memcpy(out, v, len);
+		out[len] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* A decimal integer from min to max; false when it is anything else. */
+static bool parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *value)
+{
+	unsigned long long v = 0;
+
+	if (!*text || strlen(text) > 19)
+		return false;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	if (v < min || v > max)
+		return false;
+	*value = v;
+	return true;
+}
+
+static int append_message(struct outmsg *msg, uint64_t seq, void *ctx)
+{
+	(void)seq;
+	/* the delivery exactly as subscribers got it: our own JSON, read back */
+	json_t *m = json_loadb((const char *)outmsg_payload(msg), msg->payload_len, 0, NULL);
+	return m ? json_array_append_new(ctx, m) : -1;
+}
+
+static void api_history(struct wsg_server *server, const char *query, struct api_response *resp)
+{
+	char channel[WSG_CHANNEL_MAX + 1], number[24];
+	unsigned long long since = 0, limit = HISTORY_LIMIT_DEFAULT;
+	uint64_t now_ms = util_now_ms();
+
+	if (!query_arg(query, "channel", channel, sizeof(channel)) || !channel_name_is_valid(channel))
+		return respond_error(resp, 400, "\"channel\" must be a valid channel name");
+	if (query_arg(query, "since", number, sizeof(number)) && !parse_count(number, 0, INT64_MAX, &since))
+		return respond_error(resp, 400, "\"since\" must be an integer >= 0 (the last seq the caller has)");
+	if (query_arg(query, "limit", number, sizeof(number)) && !parse_count(number, 1, HISTORY_LIMIT_MAX, &limit))
+		return respond_error(resp, 400, "\"limit\" must be an integer from 1 to 10000");
+	router_expire(&server->router, now_ms);
+	struct channel *c = router_find(&server->router, channel);
+	if (!c)
+		return respond_error(resp, 404, "no such channel: no subscriber and no history");
+	json_t *messages = json_array();
+	uint64_t oldest = c->history ? history_oldest(c->history, now_ms) : 0;
+	if (messages && c->history)
+		history_since(c->history, since, (size_t)limit, append_message, messages);
+	/* complete: nothing between since and the first message returned is missing */
+	bool is_complete = since >= c->seq || (oldest && oldest <= since + 1);
+	respond(resp, 200,
+		json_pack("{s:s, s:s, s:I, s:b, s:o}", "channel", channel, "epoch", c->epoch, "seq", (json_int_t)c->seq,
+			  "complete", is_complete, "messages", messages));
 }
 
 static void api_send(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
@@ -109,6 +195,9 @@ static void serve_healthz(struct wsg_server *server, struct api_response *resp)
 
 static void serve_metrics(struct wsg_server *server, struct api_response *resp)
 {
+	server->metrics.history_entries = server->router.history.entries;
+	server->metrics.history_bytes = server->router.history.bytes;
+	server->metrics.history_channels = server->router.history.stores;
 	resp->body = metrics_render(&server->metrics, registry_count(&server->registry), &resp->len);
 	if (!resp->body)
 		return respond_error(resp, 500, "out of memory");
@@ -157,7 +246,7 @@ static const struct {
 	{ "/api/drain", API_BODY_NONE, api_drain },
 };
 
-static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/healthz", "/metrics" };
+static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/api/history", "/healthz", "/metrics" };
 
 bool api_is_route(const char *path)
 {
@@ -202,5 +291,7 @@ void api_handle(struct wsg_server *server, const struct api_request *req, struct
 		return respond_error(resp, 405, "method not allowed: use GET");
 	if (!strcmp(req->path, "/api/sessions"))
 		return api_sessions(server, resp);
+	if (!strcmp(req->path, "/api/history"))
+		return api_history(server, req->query, resp);
 	api_close_codes(resp);
 }

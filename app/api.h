@@ -17,6 +17,7 @@ struct api_request {
 	const char *authorization; /* NULL when absent */
 	const char *body;
 	size_t body_len;
+	const char *query; /* a GET's arguments, "a=1&b=2" (decoded by lws); NULL: none */
 };
 
 struct api_response {

@@ -744,6 +744,86 @@ size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *ru
 
 /* ---- end of token expiry, tokens_file, lookup ---- */
 
+/* ---- history: `history = { size; ttl_ms; }`, `history_channels = ( { channel; size; ttl_ms; } )` ---- */
+
+#define HISTORY_SIZE_MAX   100000
+#define HISTORY_TTL_MS_MIN 100
+#define HISTORY_TTL_MS_MAX (7LL * 24 * 3600 * 1000)
+
+static int load_history_limits(struct loader *ld, const config_setting_t *g, const char *prefix,
+			       struct wsg_history_limits *limits)
+{
+	return get_uint(ld, g, prefix, "size", 0, HISTORY_SIZE_MAX, &limits->size) ||
+			       get_uint(ld, g, prefix, "ttl_ms", HISTORY_TTL_MS_MIN, HISTORY_TTL_MS_MAX,
+					&limits->ttl_ms)
+		       ? -1
+		       : 0;
+}
+
+static int load_history(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "size", "ttl_ms", NULL };
+	static const char *const rule_known[] = { "channel", "size", "ttl_ms", NULL };
+	const config_setting_t *list = config_setting_get_member(root, "history_channels");
+	config_setting_t *g;
+	char prefix[48];
+
+	if (get_group(ld, root, "history", &g) || (g && check_known_keys(ld, g, "history", known)) ||
+	    load_history_limits(ld, g, "history", &c->history))
+		return -1;
+	if (!list)
+		return 0;
+	if (!config_setting_is_list(list))
+		return fail_at(
+			ld, line_of(list),
+			"key 'history_channels' must be a list ( { channel = \"chat.**\"; size = 1000; }, ... )");
+	int count = config_setting_length(list);
+	c->history_rules = calloc((size_t)count + 1, sizeof(*c->history_rules));
+	if (!c->history_rules)
+		return fail_at(ld, line_of(list), "out of memory");
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *entry = config_setting_get_elem(list, (unsigned)i), *channel;
+		struct wsg_history_rule *rule = &c->history_rules[i];
+		snprintf(prefix, sizeof(prefix), "history_channels.[%d]", i);
+		if (!config_setting_is_group(entry))
+			return fail_at(ld, line_of(entry), "key '%s' must be a group { channel = \"...\"; size = N; }",
+				       prefix);
+		if (check_known_keys(ld, entry, prefix, rule_known))
+			return -1;
+		channel = config_setting_get_member(entry, "channel");
+		if (!channel || config_setting_type(channel) != CONFIG_TYPE_STRING ||
+		    !channel_glob_is_valid(config_setting_get_string(channel)))
+			return fail_at(ld, line_of(channel ? channel : entry),
+				       "key '%s.channel' must be a channel name or glob: dot-separated segments of "
+				       "A-Z a-z 0-9 _ - @ :, \"*\" for one segment, a final \"**\" for the rest",
+				       prefix);
+		rule->limits = c->history; /* what the rule leaves out */
+		if (load_history_limits(ld, entry, prefix, &rule->limits))
+			return -1;
+		if (!(rule->channel = strdup(config_setting_get_string(channel))))
+			return fail_at(ld, line_of(channel), "out of memory");
+		c->history_rule_count++;
+	}
+	return 0;
+}
+
+struct wsg_history_limits config_history_limits(const struct wsg_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->history_rule_count; i++)
+		if (channel_glob_match(c->history_rules[i].channel, name))
+			return c->history_rules[i].limits;
+	return c->history;
+}
+
+static void free_history(struct wsg_config *c)
+{
+	for (size_t i = 0; i < c->history_rule_count; i++)
+		free(c->history_rules[i].channel);
+	free(c->history_rules);
+}
+
+/* ---- end history ---- */
+
 static int load_token(struct loader *ld, const config_setting_t *entry, int index, struct wsg_token *t)
 {
 	static const char *const known[] = { "token", "user", "subscribe", "publish", "send", "expires", NULL };
@@ -848,6 +928,8 @@ static struct wsg_config *config_defaults(const char *path)
 	c->max_per_ip = 0;
 	c->send_buffer_bytes = 16384;
 	c->shutdown_drain_ms = 10000;
+	c->history.size = 100;
+	c->history.ttl_ms = 300000;
 	if (!c->file || !c->listen_address || !c->tls_address || !c->ws_path) {
 		config_free(c);
 		return NULL;
@@ -859,7 +941,8 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 {
 	static const char *const known[] = { "listen",	 "listen_tls",	"proxy",    "websocket", "auth",
 					     "sessions", "heartbeat",	"shutdown", "limits",	 "api",
-					     "tokens",	 "tokens_file", "http",	    NULL };
+					     "tokens",	 "tokens_file", "http",	    "history",	 "history_channels",
+					     NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
@@ -886,7 +969,8 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	    load_limits(&ld, root, c) || load_api(&ld, root, c) ||
 	    (config_setting_get_member(root, "tokens_file") ? load_tokens_file(&ld, root, c)
 							    : load_tokens(&ld, root, c)) ||
-	    index_tokens(&ld, c) || check_limits_fit(&ld, root, c) || load_http(&ld, root, c))
+	    index_tokens(&ld, c) || check_limits_fit(&ld, root, c) || load_http(&ld, root, c) ||
+	    load_history(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;
@@ -922,5 +1006,6 @@ void config_free(struct wsg_config *c)
 	free(c->tokens);
 	free(c->tokens_file);
 	free(c->token_order);
+	free_history(c);
 	free(c);
 }

@@ -36,6 +36,18 @@ struct wsg_token {
 	uint64_t expires_ms;	    /* `expires`, Unix time in ms; 0: never */
 };
 
+/* ---- history (app/history.h): per-channel bounds ---- */
+struct wsg_history_limits {
+	unsigned size;	 /* messages kept per channel; 0: history off */
+	unsigned ttl_ms; /* how long each is kept */
+};
+
+/* history_channels: the bounds for the channels one glob matches; the first match wins. */
+struct wsg_history_rule {
+	char *channel; /* a glob (channel.h) */
+	struct wsg_history_limits limits;
+};
+
 struct wsg_config {
 	char *file;
 
@@ -89,6 +101,11 @@ struct wsg_config {
 	bool listen_reuse_port;	    /* SO_REUSEPORT: several processes share the listeners */
 	unsigned shutdown_drain_ms; /* a drain spreads its 4200 closes over this long */
 	size_t *token_order;	    /* indices of tokens sorted by digest, for config_find_token */
+
+	/* ---- history: `history` (every channel) and `history_channels` (overrides by glob) ---- */
+	struct wsg_history_limits history;
+	struct wsg_history_rule *history_rules;
+	size_t history_rule_count;
 };
 
 /*
@@ -110,6 +127,9 @@ const struct wsg_token *config_find_token(const struct wsg_config *config,
  * returns how many differed. A reload logs each as "needs restart".
  */
 size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *running, const char **keys, size_t max);
+
+/* The history bounds for channel name: its first matching history_channels rule, else `history`. */
+struct wsg_history_limits config_history_limits(const struct wsg_config *config, const char *name);
 
 /* Parses an RFC 3339 UTC time "2027-01-31T00:00:00Z" into Unix ms; -1 when it is not one. */
 int config_parse_utc(const char *text, uint64_t *ms);

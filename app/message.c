@@ -59,6 +59,19 @@ char *message_ack(json_t *id, long long delivered, size_t *len)
 	return dump(obj, len);
 }
 
+char *message_subscribe_ack(json_t *id, const char *epoch, uint64_t seq, int recovered, size_t *len)
+{
+	json_t *obj = reply_object("ack", id);
+
+	if (obj) {
+		json_object_set_new(obj, "epoch", json_string(epoch));
+		json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
+		if (recovered >= 0)
+			json_object_set_new(obj, "recovered", json_boolean(recovered));
+	}
+	return dump(obj, len);
+}
+
 char *message_pong(json_t *id, size_t *len)
 {
 	return dump(reply_object("pong", id), len);
@@ -138,6 +151,25 @@ static void parse_channel(struct request *req)
 	req->channel = required_string(req, "channel");
 	if (req->channel && !channel_name_is_valid(req->channel))
 		invalid(req, "%s", "\"channel\" must be 1-128 bytes of dot-separated segments of A-Z a-z 0-9 _ - @ :");
+}
+
+/* "since":{"epoch":"<1-64 bytes>","seq":<integer >= 0>}, optional. */
+static void parse_since(struct request *req)
+{
+	json_t *since = json_object_get(req->root, "since");
+	json_t *epoch = json_object_get(since, "epoch"), *seq = json_object_get(since, "seq");
+
+	if (!since)
+		return;
+	if (!json_is_object(since) || !json_is_string(epoch) || !json_string_length(epoch) ||
+	    json_string_length(epoch) > 64 || !json_is_integer(seq) || json_integer_value(seq) < 0 ||
+	    json_object_size(since) != 2)
+		return invalid(req, "%s",
+			       "\"since\" must be {\"epoch\":\"...\",\"seq\":N}, the position an earlier ack or "
+			       "message gave");
+	req->has_since = true;
+	req->since_epoch = json_string_value(epoch);
+	req->since_seq = (uint64_t)json_integer_value(seq);
 }
 
 static void parse_data(struct request *req)
@@ -407,6 +439,10 @@ int message_parse(const char *text, size_t len, struct request *req)
 		break;
 	}
 	case REQUEST_SUBSCRIBE:
+		parse_channel(req);
+		if (req->type != REQUEST_INVALID)
+			parse_since(req);
+		break;
 	case REQUEST_UNSUBSCRIBE:
 		parse_channel(req);
 		break;

@@ -8,6 +8,7 @@
 #define WSGATE_MESSAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ struct request {
 	const char *channel; /* subscribe, unsubscribe, publish */
 	const char *to;	     /* send */
 	json_t *data;	     /* publish, send */
+	/* subscribe: "since":{"epoch":"...","seq":N}, the position to recover from */
+	bool has_since;
+	const char *since_epoch;
+	uint64_t since_seq;
 	const char *error_code;
 	char error_text[256];
 };
@@ -42,6 +47,12 @@ void message_request_free(struct request *req);
 char *message_error(json_t *id, const char *code, const char *text, size_t *len);
 char *message_ack(json_t *id, long long delivered, size_t *len); /* delivered < 0: not shown */
 char *message_pong(json_t *id, size_t *len);
+/*
+ * A subscribe's ack: {"type":"ack","id":..,"epoch":"..","seq":N} with the
+ * channel's position, and "recovered":true|false when the subscribe asked to
+ * recover (recovered < 0: it did not).
+ */
+char *message_subscribe_ack(json_t *id, const char *epoch, uint64_t seq, int recovered, size_t *len);
 /*
  * The answer to a ping: {"type":"pong"} with the request's id, however it was
  * read (a ping read without a tree has raw_id, not id). Writes into out;

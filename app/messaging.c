@@ -4,6 +4,7 @@
  * session's rate limit. A delivery is serialised once and its buffer shared
  * by every recipient's queue.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,21 +68,46 @@ static size_t deliver_to_user(struct wsg_server *server, const char *user, struc
 	return delivered;
 }
 
-long long server_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data)
+/*
+ * The channel a publish goes to. Hot path: it exists and has its history (or
+ * history is off for it and it has subscribers); only otherwise are the
+ * configured bounds looked up (copied: a reload frees the configuration).
+ */
+static struct channel *channel_for_publish(struct wsg_server *server, const char *name, bool *is_oom)
 {
-	struct channel *c = router_find(&server->router, channel);
+	struct channel *c = router_find(&server->router, name);
+	struct wsg_history_limits conf;
+
+	*is_oom = false;
+	if (c && c->history)
+		return c;
+	conf = config_history_limits(server->config, name);
+	struct history_limits limits = { conf.size, conf.ttl_ms };
+	return router_open(&server->router, name, &limits, is_oom);
+}
+
+long long server_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data, uint64_t *seq)
+{
+	uint64_t now_ms = util_now_ms();
 	struct outmsg *msg;
 	size_t len = 0, delivered = 0;
+	bool is_oom;
 	char *text;
 
+	*seq = 0;
+	router_expire(&server->router, now_ms);
+	struct channel *c = channel_for_publish(server, channel, &is_oom);
 	if (!c)
-		return 0; /* nobody subscribed: nothing to number or send */
+		return is_oom ? -1 : 0; /* no subscriber and no history: nothing to number or send */
 	text = message_channel_delivery(channel, from, data, c->seq + 1, util_wall_ms(), &len);
 	msg = text ? outmsg_new(text, len) : NULL;
 	free(text);
-	if (!msg)
+	if (!msg || router_record(&server->router, c, msg, now_ms)) {
+		outmsg_unref(msg);
 		return -1;
-	c->seq++;
+	}
+	*seq = c->seq;
+	/* the history holds the same framed buffer the queues share */
 	for (struct subscription *sub = c->first; sub; sub = sub->channel_next)
 		if (!session_queue(sub->owner, msg))
 			delivered++;
@@ -122,9 +148,26 @@ size_t server_disconnect(struct wsg_server *server, const char *user, const char
 	return closed;
 }
 
+/* Queues one message of a replay; stops when the session stops taking them (closing, or 4109). */
+static int replay_one(struct outmsg *msg, uint64_t seq, void *ctx)
+{
+	(void)seq;
+	return session_queue(ctx, msg) ? 1 : 0;
+}
+
+/*
+ * Subscribes, then acks with the channel's position; with "since", recovers:
+ * the ack says whether the history covers it, and when it does every message
+ * after since.seq follows it, oldest first. All of it is queued in this loop
+ * turn, before any later publish, so the live messages follow with no gap and
+ * no duplicate.
+ */
 static int do_subscribe(struct session *s, struct request *req)
 {
 	struct wsg_server *server = s->server;
+	uint64_t now_ms = util_now_ms();
+	int recovered = -1;
+	size_t len = 0;
 
 	if (!channel_globs_allow(s->token->subscribe.items, s->token->subscribe.count, req->channel))
 		return reply_error(s, req->id, "forbidden", "not allowed to subscribe to this channel");
@@ -132,16 +175,26 @@ static int do_subscribe(struct session *s, struct request *req)
 	if (s->subscriptions.count >= server->config->max_subscriptions &&
 	    !router_is_subscribed(&server->router, &s->subscriptions, req->channel))
 		return reply_error(s, req->id, "limit_exceeded", "too many subscriptions (limits.max_subscriptions)");
+	router_expire(&server->router, now_ms); /* an expired history is a new incarnation */
 	if (router_subscribe(&server->router, &s->subscriptions, s, req->channel) < 0)
 		return -1;
-	return reply_ack(s, req->id, -1);
+	struct channel *c = router_find(&server->router, req->channel);
+	if (req->has_since)
+		recovered = router_can_recover(c, req->since_epoch, req->since_seq, now_ms);
+	char *ack = message_subscribe_ack(req->id, c->epoch, c->seq, recovered, &len);
+	if (reply(s, ack, len))
+		return -1;
+	if (recovered == 1 && c->history && req->since_seq < c->seq)
+		history_since(c->history, req->since_seq, SIZE_MAX, replay_one, s);
+	return 0;
 }
 
 static int do_publish(struct session *s, struct request *req)
 {
 	if (!channel_globs_allow(s->token->publish.items, s->token->publish.count, req->channel))
 		return reply_error(s, req->id, "forbidden", "not allowed to publish to this channel");
-	long long delivered = server_publish(s->server, req->channel, s->user, req->data);
+	uint64_t seq;
+	long long delivered = server_publish(s->server, req->channel, s->user, req->data, &seq);
 	return delivered < 0 ? -1 : reply_ack(s, req->id, delivered);
 }
 

@@ -101,6 +101,15 @@ char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
 	     "# TYPE wsgate_reloads_total counter\nwsgate_reloads_total{result=\"ok\"} %llu\n"
 	     "wsgate_reloads_total{result=\"failed\"} %llu\n",
 	     (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
+	emit(&t,
+	     "# HELP wsgate_history_entries Channel messages kept for recovery.\n# TYPE wsgate_history_entries gauge\n"
+	     "wsgate_history_entries %llu\n"
+	     "# HELP wsgate_history_bytes Bytes the kept messages and their rings take (buffers shared with "
+	     "send queues counted once, here).\n# TYPE wsgate_history_bytes gauge\nwsgate_history_bytes %llu\n"
+	     "# HELP wsgate_history_channels Channels with a history.\n# TYPE wsgate_history_channels gauge\n"
+	     "wsgate_history_channels %llu\n",
+	     (unsigned long long)m->history_entries, (unsigned long long)m->history_bytes,
+	     (unsigned long long)m->history_channels);
 	if (t.failed) {
 		free(t.buf);
 		return NULL;

@@ -39,6 +39,8 @@ struct metrics {
 	uint64_t rate_limited;
 	uint64_t api_requests;
 	uint64_t reloads_ok, reloads_failed; /* SIGHUP and POST /api/reload */
+	/* gauges, copied from the router's history stats when rendered */
+	uint64_t history_entries, history_bytes, history_channels;
 };
 
 const char *metrics_outcome_name(enum handshake_outcome outcome);

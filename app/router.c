@@ -1,7 +1,8 @@
 /*
  * Channel table (keyed SipHash, chained, doubling) and subscription links.
- * A channel is freed with its last subscriber, so names clients made up do
- * not accumulate.
+ * A channel is freed with its last subscriber unless its history is alive,
+ * and then when that history expires (a timer on the router's wheel), so
+ * names clients made up do not accumulate.
  */
 #include "router.h"
 
@@ -9,28 +10,41 @@
 #include <string.h>
 
 #include "hash.h"
+#include "util.h"
 
-#define CHANNEL_OF(n) ((struct channel *)((char *)(n)-offsetof(struct channel, node)))
+#define CHANNEL_OF(n)	    ((struct channel *)((char *)(n)-offsetof(struct channel, node)))
+#define CHANNEL_OF_TIMER(t) ((struct channel *)((char *)(t)-offsetof(struct channel, expiry)))
+
+/* 1024 slots of 50 ms: a revolution of 51 s; a longer ttl stays in its slot for more rounds. */
+#define EXPIRY_SLOTS 1024
 
 int router_init(struct router *router)
 {
 	memset(router, 0, sizeof(*router));
-	if (ht_init(&router->channels, 64) || siphash_random_key(router->key)) {
+	if (ht_init(&router->channels, 64) || siphash_random_key(router->key) ||
+	    hb_wheel_init(&router->expiry, ROUTER_EXPIRY_TICK_MS, EXPIRY_SLOTS, util_now_ms())) {
 		ht_free(&router->channels);
 		return -1;
 	}
 	return 0;
 }
 
+static void free_channel_memory(struct channel *c)
+{
+	history_free(c->history);
+	free(c->name);
+	free(c);
+}
+
 static void free_channel(struct ht_node *n)
 {
-	free(CHANNEL_OF(n)->name);
-	free(CHANNEL_OF(n));
+	free_channel_memory(CHANNEL_OF(n));
 }
 
 void router_free(struct router *router)
 {
 	ht_free_all(&router->channels, free_channel);
+	hb_wheel_free(&router->expiry);
 }
 
 static struct channel *find(const struct router *router, const char *name, uint64_t hash)
@@ -46,11 +60,12 @@ struct channel *router_find(const struct router *router, const char *name)
 	return find(router, name, siphash_string(router->key, name));
 }
 
+/* A new incarnation: seq 0, a fresh random epoch. */
 static struct channel *create(struct router *router, const char *name, uint64_t hash)
 {
 	struct channel *c = calloc(1, sizeof(*c));
 
-	if (!c || !(c->name = strdup(name))) {
+	if (!c || util_random_hex(c->epoch, ROUTER_EPOCH_LEN / 2) || !(c->name = strdup(name))) {
 		free(c);
 		return NULL;
 	}
@@ -58,13 +73,38 @@ static struct channel *create(struct router *router, const char *name, uint64_t 
 	return c;
 }
 
-static void destroy_if_empty(struct router *router, struct channel *c)
+static void destroy(struct router *router, struct channel *c)
 {
+	hb_wheel_cancel(&router->expiry, &c->expiry);
+	ht_remove(&router->channels, &c->node);
+	free_channel_memory(c);
+}
+
+/* A channel without subscribers: kept until its history expires, or freed now. */
+static void destroy_if_empty(struct router *router, struct channel *c, uint64_t now_ms)
+{
+	uint64_t expires_ms = c->history ? history_expires_ms(c->history) : 0;
+
 	if (c->count)
 		return;
-	ht_remove(&router->channels, &c->node);
-	free(c->name);
-	free(c);
+	if (expires_ms > now_ms)
+		hb_wheel_arm(&router->expiry, &c->expiry, expires_ms);
+	else
+		destroy(router, c);
+}
+
+static void on_expiry(struct hb_timer *timer, void *ctx)
+{
+	struct channel *c = CHANNEL_OF_TIMER(timer);
+
+	/* a subscriber came back: it arms the timer again when it leaves */
+	if (!c->count)
+		destroy_if_empty(ctx, c, timer->deadline_ms);
+}
+
+void router_expire(struct router *router, uint64_t now_ms)
+{
+	hb_wheel_advance(&router->expiry, now_ms, on_expiry, router);
 }
 
 static struct subscription **find_in_list(struct subscription_list *list, const struct channel *c)
@@ -98,7 +138,7 @@ int router_subscribe(struct router *router, struct subscription_list *list, void
 		return -1;
 	sub = calloc(1, sizeof(*sub));
 	if (!sub) {
-		destroy_if_empty(router, c);
+		destroy_if_empty(router, c, util_now_ms());
 		return -1;
 	}
 	sub->channel = c;
@@ -125,7 +165,7 @@ static void unlink_subscription(struct router *router, struct subscription *sub)
 	if (sub->channel_next)
 		sub->channel_next->channel_prev = sub->channel_prev;
 	c->count--;
-	destroy_if_empty(router, c);
+	destroy_if_empty(router, c, util_now_ms());
 	free(sub);
 }
 
@@ -154,4 +194,47 @@ void router_unsubscribe_all(struct router *router, struct subscription_list *lis
 		unlink_subscription(router, sub);
 	}
 	list->count = 0;
+}
+
+struct channel *router_open(struct router *router, const char *name, const struct history_limits *limits, bool *is_oom)
+{
+	uint64_t hash = siphash_string(router->key, name);
+	struct channel *c = find(router, name, hash);
+
+	*is_oom = false;
+	if (!limits->size)
+		return c;
+	if (!c && !(c = create(router, name, hash))) {
+		*is_oom = true;
+		return NULL;
+	}
+	/* the limits when its history began: a reload applies to the next incarnation */
+	if (!c->history && !(c->history = history_memory_new(limits, &router->history))) {
+		*is_oom = true;
+		if (!c->count)
+			destroy(router, c);
+		return NULL;
+	}
+	return c;
+}
+
+int router_record(struct router *router, struct channel *c, struct outmsg *msg, uint64_t now_ms)
+{
+	c->seq++;
+	/* a message the history could not keep is still delivered; its next append starts it over */
+	if (c->history)
+		(void)history_append(c->history, c->seq, msg, now_ms);
+	if (!c->count && !hb_timer_is_armed(&c->expiry))
+		destroy_if_empty(router, c, now_ms);
+	return 0;
+}
+
+bool router_can_recover(struct channel *c, const char *epoch, uint64_t seq, uint64_t now_ms)
+{
+	if (strcmp(epoch, c->epoch) || seq > c->seq)
+		return false;
+	if (seq == c->seq)
+		return true; /* nothing missed */
+	uint64_t oldest = c->history ? history_oldest(c->history, now_ms) : 0;
+	return oldest && oldest <= seq + 1;
 }

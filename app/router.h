@@ -1,6 +1,8 @@
 /*
- * Channels and subscriptions. A channel exists while it has subscribers and
- * numbers its messages (seq) so clients can see a gap. Subscriptions are
+ * Channels and subscriptions. A channel numbers its messages (seq) so clients
+ * can see a gap, and lives while it has subscribers or a history that has not
+ * expired; each incarnation has a random epoch, so that a client can tell "no
+ * gap" from "a different stream that restarted at 1". Subscriptions are
  * linked into both their channel and their session, so a publish walks only
  * the channel's subscribers and a session's exit walks only its own
  * subscriptions. Pure: the owner of a subscription is an opaque pointer.
@@ -13,6 +15,11 @@
 #include <stdint.h>
 
 #include "hashtable.h"
+#include "heartbeat.h"
+#include "history.h"
+
+/* 16 hex characters: 64 random bits per incarnation. */
+#define ROUTER_EPOCH_LEN 16
 
 struct channel;
 
@@ -33,18 +40,34 @@ struct channel {
 	char *name;
 	struct ht_node node;
 	uint64_t seq; /* of the last message published */
+	char epoch[ROUTER_EPOCH_LEN + 1];
 	struct subscription *first;
 	size_t count;
+	struct history *history; /* NULL: none (history off for it, or nothing published yet) */
+	struct hb_timer expiry;	 /* armed while it has no subscriber and its history is alive */
 };
 
 struct router {
 	struct hashtable channels;
 	uint64_t key[2];
+	/*
+	 * Channels kept only by their history go when it expires: a timer each
+	 * on this wheel, advanced by router_expire (O(1) when nothing is due),
+	 * so nothing ever scans every channel.
+	 */
+	struct hb_wheel expiry;
+	struct history_stats history;
 };
+
+/* The expiry wheel's resolution: a channel goes at most this late. */
+#define ROUTER_EXPIRY_TICK_MS 50
 
 int router_init(struct router *router);
 /* Frees the channels; every subscription list must be empty by now. */
 void router_free(struct router *router);
+
+/* Frees the channels whose history expired by now_ms and that have no subscriber. */
+void router_expire(struct router *router, uint64_t now_ms);
 
 struct channel *router_find(const struct router *router, const char *name);
 
@@ -55,5 +78,23 @@ int router_subscribe(struct router *router, struct subscription_list *list, void
 /* 0 unsubscribed, 1 was not subscribed. */
 int router_unsubscribe(struct router *router, struct subscription_list *list, const char *name);
 void router_unsubscribe_all(struct router *router, struct subscription_list *list);
+
+/*
+ * The channel a publish numbers: the existing one, or a new one when limits
+ * give it a history (a publish nobody hears is still kept). NULL when there is
+ * nothing to number (no subscriber, no history) or out of memory (*is_oom).
+ */
+struct channel *router_open(struct router *router, const char *name, const struct history_limits *limits, bool *is_oom);
+/*
+ * Records msg as the channel's next message (seq + 1) and keeps it in its
+ * history when it has one. -1: out of memory (seq unchanged).
+ */
+int router_record(struct router *router, struct channel *c, struct outmsg *msg, uint64_t now_ms);
+
+/*
+ * Whether a client that has everything of incarnation epoch up to seq can
+ * get all it missed from the history at now_ms (or missed nothing).
+ */
+bool router_can_recover(struct channel *c, const char *epoch, uint64_t seq, uint64_t now_ms);
 
 #endif

@@ -594,6 +594,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 
 	hb_wheel_advance(&server->wheel, util_now_ms(), on_heartbeat_due, server);
 	ops_tick(server); /* token expiries, drain */
+	/* channels kept only by a history that has expired */
+	router_expire(&server->router, util_now_ms());
 	stop_when_done(server);
 	schedule_tick(server);
 }

@@ -170,7 +170,7 @@ static int serve_exchange(struct lws *wsi, struct session *s)
 		free_exchange(s);
 		return respond_json(wsi, 413, why) || lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
-	struct api_request req = { true, x->path, *x->authorization ? x->authorization : NULL, x->body, x->len };
+	struct api_request req = { true, x->path, *x->authorization ? x->authorization : NULL, x->body, x->len, NULL };
 	server->app->http->handle(server, &req, &resp);
 	free_exchange(s);
 	return finish(wsi, &resp);
@@ -193,7 +193,7 @@ static int begin_post(struct lws *wsi, struct session *s, const char *path)
 	if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
 		declared = strtoull(length, NULL, 10);
 	if (!server->app->http->is_authorized(server->config, authorization)) {
-		struct api_request req = { true, path, *authorization ? authorization : NULL, NULL, 0 };
+		struct api_request req = { true, path, *authorization ? authorization : NULL, NULL, 0, NULL };
 		struct api_response resp;
 		server->app->http->handle(server, &req, &resp); /* 401, or 405 for a GET-only route */
 		respond(wsi, resp.status, resp.content_type, resp.body, resp.len, resp.wants_bearer);
@@ -335,7 +335,15 @@ static int serve_http(struct lws *wsi, struct session *s, const char *path)
 		char authorization[512] = "";
 		if (lws_hdr_copy(wsi, authorization, sizeof(authorization), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
 			authorization[0] = '\0';
-		struct api_request req = { false, path, *authorization ? authorization : NULL, NULL, 0 };
+		char query[512] = "", arg[256];
+		size_t qlen = 0;
+		for (int i = 0; lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+			int n = snprintf(query + qlen, sizeof(query) - qlen, "%s%s", qlen ? "&" : "", arg);
+			if (n < 0 || (size_t)n >= sizeof(query) - qlen)
+				break; /* the rest does not fit: left out */
+			qlen += (size_t)n;
+		}
+		struct api_request req = { false, path, *authorization ? authorization : NULL, NULL, 0, query };
 		server->app->http->handle(server, &req, &resp);
 		return finish(wsi, &resp);
 	}

@@ -442,9 +442,13 @@ export class WsgateClient {
     for (const p of pending) p.reject(new Error(why));
   }
 
-  // The subscribe request for a channel; issue 18 will add
-  // since: { epoch: ch.epoch, seq: ch.lastSeq } here when the server keeps history.
-  _subscribeRequest(channel /* , ch */) {
+  // The subscribe request for a channel. Once the server has told its position
+  // (an ack's epoch and seq, then each message's seq), a subscribe asks to
+  // recover from it: the server replays what was missed when its history still
+  // holds it, and says so in the ack ("recovered").
+  _subscribeRequest(channel, ch) {
+    if (ch && typeof ch.epoch === "string" && Number.isInteger(ch.lastSeq))
+      return { type: "subscribe", channel, since: { epoch: ch.epoch, seq: ch.lastSeq } };
     return { type: "subscribe", channel };
   }
 
@@ -463,6 +467,11 @@ export class WsgateClient {
     return this._request(this._subscribeRequest(channel, ch)).then(
       (ack) => {
         ch.acked = true;
+        // the first ack gives the position: messages from here on are numbered after it
+        if (ch.epoch === undefined && typeof ack.epoch === "string" && Number.isInteger(ack.seq)) {
+          ch.epoch = ack.epoch;
+          ch.lastSeq = ack.seq;
+        }
         this._settleWaiters(ch, ack, null);
         return ack;
       },
@@ -482,11 +491,12 @@ export class WsgateClient {
     for (const w of waiters) (err ? w.reject(err) : w.resolve(ack));
   }
 
-  // After a welcome: subscribe again to every channel kept. Messages published
-  // while away are not replayed (no server history yet, issue 18): the next
-  // message's seq shows the gap (a jump), or that the channel started again
-  // (seq back to 1, e.g. after a server restart). An ack carrying the channel's
-  // seq (issue 18) tells it at once.
+  // After a welcome: subscribe again to every channel kept, with "since" (the
+  // last position seen). "restored" tells the page whether the server recovered
+  // what was missed (recovered: true: it follows the ack, in order, before any
+  // live message). When it could not (history too short or expired, or another
+  // epoch: the channel started again, e.g. after a server restart), "gap" says
+  // so at once, from the ack's epoch and seq.
   _restoreSubscriptions() {
     for (const [channel, ch] of this._channels) {
       const wasSubscribed = ch.acked === true;

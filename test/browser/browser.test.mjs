@@ -93,7 +93,7 @@ test("two pages, same token and device: the second gets 4001 and stops, the firs
   assert.equal(await count(second, "close"), 1);
 
   const published = await server.publish("news", { headline: "still here" });
-  assert.deepEqual(published, { status: 200, body: { delivered: 1 } });
+  assert.deepEqual(published, { status: 200, body: { delivered: 1, seq: 1 } });
   const message = await waitForEvent(first, { type: "message", channel: "news" });
   assert.deepEqual(message.data, { headline: "still here" });
   assert.equal(await count(first, "close"), 0);
@@ -173,11 +173,13 @@ test("SIGTERM and restart: 1001, backoff, subscription restored, a message after
   const waits = (await events(page, "close")).filter((e) => e.willReconnect).map((e) => e.retryInMs);
   assert.ok(waits.length >= 2, "attempts while the server was down: " + JSON.stringify(waits));
   assert.equal(new Set((await events(page, "state")).filter((e) => e.state === "waiting").map((e) => e.attempt)).size, waits.length);
-  assert.deepEqual(await server.publish("news", "after"), { status: 200, body: { delivered: 1 } });
+  // a new incarnation (its history went with the process): not recovered, and the ack says so at once
+  assert.equal(restored.recovered, false);
+  const gap = await waitForEvent(page, { type: "gap", channel: "news" });
+  assert.deepEqual([gap.restarted, gap.seq], [true, 0]);
+  assert.deepEqual(await server.publish("news", "after"), { status: 200, body: { delivered: 1, seq: 1 } });
   const message = await waitForEvent(page, { type: "message", data: "after" });
   assert.equal(message.seq, 1, "a new channel after the restart");
-  const gap = await waitForEvent(page, { type: "gap", channel: "news" });
-  assert.equal(gap.restarted, true);
   await screenshot(page, "restart");
   assert.equal(server.logLines("session_open").length, 2, "one session per run (the log file is shared)");
 });
@@ -236,6 +238,39 @@ test("the network path dies: 1006, then 4001 for the ghost session is retried un
   assert.match(await server.waitForLog(/event=session_close .* code=4100 /), / reason="heartbeat timeout" by=server /);
   assert.equal(await page.evaluate(() => window.demo.client.state), "open");
   await screenshot(page, "ghost-session");
+});
+
+test("the network path dies: what was published meanwhile is recovered after the reconnect, in order, then live", async (t) => {
+  const server = await startWsgate(t, { heartbeat: { interval_ms: 500, timeout_ms: 500 } });
+  const relay = await new Relay(server.port).start();
+  t.after(() => relay.stop());
+  const page = await newPage(t);
+  await page.goto(demoUrl(server.url(""), {
+    token: TOKENS.alice, device: "d1", url: `ws://127.0.0.1:${relay.port}/ws`, subscribe: "1", channel: "news",
+    backoffBaseMs: "150", backoffMaxMs: "300",
+  }));
+  await waitForEvent(page, { type: "ack", request: "subscribe" });
+  assert.equal((await server.publish("news", "before")).body.seq, 1);
+  await waitForEvent(page, { type: "message", data: "before" });
+
+  relay.dropClients(); // wsgate is not told: the session it holds is a ghost until its heartbeat timeout
+  const lost = await waitForEvent(page, { type: "close" });
+  assert.deepEqual([lost.code, lost.willReconnect], [1006, true]);
+  for (let i = 0; i < 5; i++) {
+    const { status, body } = await server.publish("news", `missed ${i}`);
+    assert.deepEqual([status, body.seq], [200, i + 2]);
+  }
+
+  const restored = await waitForEvent(page, { type: "restored", channel: "news" }, 10000);
+  assert.deepEqual([restored.recovered, restored.lastSeq, restored.ack.seq], [true, 1, 6]);
+  await waitForEvent(page, { type: "message", data: "missed 4" });
+  assert.equal((await server.publish("news", "live")).body.seq, 7);
+  await waitForEvent(page, { type: "message", data: "live" });
+  const got = (await events(page, "message")).map((e) => [e.seq, e.data]);
+  assert.deepEqual(got, [[1, "before"], [2, "missed 0"], [3, "missed 1"], [4, "missed 2"], [5, "missed 3"], [6, "missed 4"], [7, "live"]]);
+  assert.equal(await count(page, "gap"), 0, "no gap: everything missed was replayed");
+  assert.match(await page.textContent("#log"), /"recovered":true/);
+  await screenshot(page, "recovered");
 });
 
 test("offline, then online: the online event ends the reconnect wait at once", async (t) => {

@@ -54,7 +54,7 @@ class ApiTestBase(WsgateTestCase):
 
     def subscribe(self, client, channel):
         client.send_text(json.dumps({"type": "subscribe", "channel": channel}))
-        self.assertEqual(client.recv_text(), '{"type":"ack"}')
+        self.assertRegex(client.recv_text(), r'^\{"type":"ack","epoch":"[0-9a-f]{16}","seq":\d+\}$')
 
 
 class ApiMessagingTest(ApiTestBase):
@@ -73,7 +73,7 @@ class ApiMessagingTest(ApiTestBase):
         self.subscribe(self.a2, "chat.x")
         since = now_ms()
         response = self.api("POST", "/api/publish", {"channel": "news", "data": {"h": [1, "é"]}})
-        self.assert_json_response(response, 200, '{"delivered":2}')
+        self.assert_json_response(response, 200, '{"delivered":2,"seq":1}')
         for client in (self.a1, self.bob):
             text = client.recv_text()
             self.assertRegex(text, r'^\{"type":"message","channel":"news","from":null,'
@@ -84,8 +84,9 @@ class ApiMessagingTest(ApiTestBase):
             client.expect_silence(0.15)
 
     def test_publish_without_subscribers_delivers_0(self):
+        # still numbered and kept: history is on by default (test_history.py)
         self.assert_json_response(self.api("POST", "/api/publish", {"channel": "news", "data": 1}),
-                                  200, '{"delivered":0}')
+                                  200, '{"delivered":0,"seq":1}')
         self.a1.expect_silence(0.1)
 
     def test_publish_needs_no_permission_and_shares_seq_with_clients(self):
@@ -94,7 +95,7 @@ class ApiMessagingTest(ApiTestBase):
         self.assertEqual(self.a1.recv_text(), '{"type":"ack","delivered":1}')
         self.assert_json_response(self.api("POST", "/api/publish",
                                            {"channel": "chat.x", "data": "api"}),
-                                  200, '{"delivered":1}')
+                                  200, '{"delivered":1,"seq":2}')
         self.a1.send_text('{"type":"publish","channel":"chat.x","data":"c2"}')
         self.assertEqual(self.a1.recv_text(), '{"type":"ack","delivered":1}')
         got = [json.loads(self.a2.recv_text()) for _ in range(3)]
@@ -106,7 +107,7 @@ class ApiMessagingTest(ApiTestBase):
         it, so 0), but the name must be valid."""
         self.assert_json_response(self.api("POST", "/api/publish",
                                            {"channel": "internal.ops", "data": 1}),
-                                  200, '{"delivered":0}')
+                                  200, '{"delivered":0,"seq":1}')
 
     # -- send --------------------------------------------------------------------
     def test_send_reaches_every_session_of_the_user(self):
@@ -348,7 +349,7 @@ class ApiTest(ApiTestBase):
         exact = json.dumps({"channel": "news", "data": ""})
         exact = exact[:-1] + " " * (MAX_BODY - len(exact)) + "}"
         self.assertEqual(len(exact), MAX_BODY)
-        self.assert_json_response(self.api("POST", "/api/publish", exact), 200, '{"delivered":0}')
+        self.assert_json_response(self.api("POST", "/api/publish", exact), 200, '{"delivered":0,"seq":1}')
         over = exact[:-1] + " }"
         self.assert_api_error(self.api("POST", "/api/publish", over), 413)
 
@@ -406,7 +407,7 @@ class ApiTest(ApiTestBase):
         response = raw.read_http_response()
         self.assertIn(response.status, (200, 411), repr(response))
         if response.status == 200:
-            self.assertEqual(response.body, b'{"delivered":1}')
+            self.assertEqual(response.body, b'{"delivered":1,"seq":1}')
         # the connection is then either usable or closed, never stuck
         try:
             raw.send_raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -426,10 +427,10 @@ class ApiTest(ApiTestBase):
                          .encode() + body)
             return raw.read_http_response()
         self.assertEqual(request("POST", "/api/publish", b'{"channel":"news","data":1}').body,
-                         b'{"delivered":1}')
+                         b'{"delivered":1,"seq":1}')
         self.assertEqual(request("GET", "/api/sessions").status, 200)
         self.assertEqual(request("POST", "/api/publish", b'{"channel":"news","data":2}').body,
-                         b'{"delivered":1}')
+                         b'{"delivered":1,"seq":2}')
         self.assertEqual([json.loads(client.recv_text())["data"] for _ in range(2)], [1, 2])
         # an oversized body is refused from its Content-Length, unread, and the
         # connection closed (the body would otherwise follow as a request)
@@ -449,7 +450,7 @@ class ApiTest(ApiTestBase):
         self.assert_alive(client)
         self.assert_json_response(self.api("POST", "/api/publish",
                                            {"channel": "news", "data": "still"}),
-                                  200, '{"delivered":1}')
+                                  200, '{"delivered":1,"seq":1}')
         self.assertEqual(json.loads(client.recv_text())["data"], "still")
 
     # -- close codes ---------------------------------------------------------------------
@@ -550,7 +551,7 @@ class ApiTest(ApiTestBase):
         while time.monotonic() < deadline:
             for _ in range(10):
                 response = self.api("POST", "/api/publish", {"channel": channel, "data": data})
-                self.assert_json_response(response, 200, '{"delivered":1}')
+                self.assertEqual(self.assert_json_response(response, 200)["delivered"], 1)
                 published += 1
             time.sleep(0.2)
             sent = self.metrics()["wsgate_messages_sent_total"] - baseline

@@ -82,7 +82,7 @@ class SlowConsumerTest(WsgateTestCase):
 
     def subscribe(self, client, channel):
         client.send_text(json.dumps({"type": "subscribe", "channel": channel}))
-        self.assertEqual(client.recv_text(), '{"type":"ack"}')
+        self.assertRegex(client.recv_text(), r'^\{"type":"ack","epoch":"[0-9a-f]{16}","seq":\d+\}$')
 
     def publish_until_slow(self, channel, stalled, data, extra=20, limit=3000):
         """Publish via the API until wsgate_slow_consumers_total reached
@@ -250,7 +250,7 @@ class SlowConsumerTest(WsgateTestCase):
                 time.sleep(0.001)
             response = self.http("POST", "/api/publish", {"channel": "chat.x", "data": data},
                                  api_key=API_KEY)
-            self.assertEqual(response.body, b'{"delivered":1}')
+            self.assertEqual(response.body, b'{"delivered":1,"seq":%d}' % (i + 1))
         got = reader.finish(count)
         self.assertEqual(len(got), count)
         self.assert_gap_free(got)
@@ -302,7 +302,7 @@ class RateLimitTest(WsgateTestCase):
         client, _ = self.open_session("alice", "a1")
         sub, _ = self.open_session("bob", "b1")
         sub.send_text('{"type":"subscribe","channel":"chat.x"}')
-        self.assertEqual(sub.recv_text(), '{"type":"ack"}')
+        self.assertRegex(sub.recv_text(), r'^\{"type":"ack","epoch":"[0-9a-f]{16}","seq":0\}$')
         for _ in range(3):
             client.send_text("ping")
             self.assertEqual(client.recv_text(), "pong")

@@ -76,7 +76,10 @@ class ReloadTestCase(WsgateTestCase):
 
     def subscribe(self, client, channel):
         client.send_text(json.dumps({"type": "subscribe", "channel": channel, "id": channel}))
-        self.assertEqual(client.recv_json(), {"type": "ack", "id": channel})
+        ack = client.recv_json()
+        self.assertRegex(ack.pop("epoch", ""), r"^[0-9a-f]{16}$")   # the channel's position
+        self.assertIsInstance(ack.pop("seq", None), int)
+        self.assertEqual(ack, {"type": "ack", "id": channel})
 
 
 class ReloadTest(ReloadTestCase):
@@ -117,7 +120,7 @@ class ReloadTest(ReloadTestCase):
         self.assertEqual(ids_before[("bob", "d1")], bob_id)
         self.assert_alive(bob)
         response = self.http("POST", "/api/publish", {"channel": "news", "data": 1}, api_key=API_KEY)
-        self.assertEqual(response.body, b'{"delivered":1}')
+        self.assertEqual(response.body, b'{"delivered":1,"seq":1}')
         self.assertEqual(bob.recv_json()["channel"], "news")
         _, response = self.connect(TOKENS["alice"], "d3")
         self.assert_http_reject(response, "HTTP/1.1 403 Forbidden", 4003, "invalid token")
@@ -137,9 +140,9 @@ class ReloadTest(ReloadTestCase):
             "type": "error", "code": "forbidden", "channel": "news",
             "message": "subscription ended: no longer allowed to subscribe to this channel"})
         response = self.http("POST", "/api/publish", {"channel": "news", "data": 1}, api_key=API_KEY)
-        self.assertEqual(response.body, b'{"delivered":0}')
+        self.assertEqual(response.body, b'{"delivered":0,"seq":1}')
         response = self.http("POST", "/api/publish", {"channel": "chat.x", "data": 2}, api_key=API_KEY)
-        self.assertEqual(response.body, b'{"delivered":1}')
+        self.assertEqual(response.body, b'{"delivered":1,"seq":1}')
         self.assertEqual(alice.recv_json()["data"], 2)
         # the next request sees the new permissions too
         alice.send_text('{"type":"subscribe","channel":"news","id":1}')

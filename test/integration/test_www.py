@@ -100,7 +100,7 @@ class StaticFilesTest(WsgateTestCase):
         steps = [("GET", "/wsgate.js", None, 200, read("wsgate.js")),
                  ("GET", "/healthz", None, 200, b'{"status":"ok","sessions":0}'),
                  ("GET", "/", None, 200, read("index.html")),
-                 ("POST", "/api/publish", b'{"channel":"news","data":1}', 200, b'{"delivered":0}'),
+                 ("POST", "/api/publish", b'{"channel":"news","data":1}', 200, b'{"delivered":0,"seq":1}'),
                  ("GET", "/ws?token=wrong", None, 403, b'{"code":4003,"reason":"invalid token"}'),
                  ("GET", "/nope", None, 404, b'{"error":"not found"}'),
                  ("GET", "/close-codes", None, 200, None),
