@@ -291,6 +291,62 @@ test("subscriptions: restored after a reconnect, gaps reported from seq", async 
   assert.deepEqual(client.channels(), [{ channel: "news", lastSeq: 1 }]);
 });
 
+test("recovery: resubscribes with since after each reconnect, and reports recovered", async () => {
+  const { clock, sockets, client, events } = setup();
+  const news = (socket, seq) => socket.receive({ type: "message", channel: "news", from: null, data: seq, seq, ts: seq });
+  const reconnect = async (i) => {
+    sockets[i - 1].serverClose(1001, "server shutting down");
+    await clock.advance(500);
+    sockets[i].open();
+    sockets[i].welcome();
+    return JSON.parse(sockets[i].sent[0]);
+  };
+  client.connect();
+  sockets[0].open();
+  sockets[0].welcome();
+  const sub = client.subscribe("news");
+  const req = JSON.parse(sockets[0].sent[0]);
+  assert.deepEqual(req, { type: "subscribe", channel: "news", id: req.id }); // no position yet
+  sockets[0].receive({ type: "ack", id: req.id, epoch: "e1", seq: 3 });
+  await sub;
+  news(sockets[0], 4);
+  news(sockets[0], 5);
+
+  // recovered: the ack, then what was missed, in order; no gap
+  let again = await reconnect(1);
+  assert.deepEqual(again, { type: "subscribe", channel: "news", since: { epoch: "e1", seq: 5 }, id: again.id });
+  sockets[1].receive({ type: "ack", id: again.id, epoch: "e1", seq: 8, recovered: true });
+  await flush();
+  for (const seq of [6, 7, 8, 9]) news(sockets[1], seq);
+  let restored = events.filter((e) => e.type === "restored").at(-1);
+  assert.deepEqual([restored.lastSeq, restored.recovered], [5, true]);
+  assert.equal(events.filter((e) => e.type === "gap").length, 0);
+
+  // not recovered, same epoch (the history was too short): a gap of what is lost
+  again = await reconnect(2);
+  assert.deepEqual(again.since, { epoch: "e1", seq: 9 });
+  sockets[2].receive({ type: "ack", id: again.id, epoch: "e1", seq: 20, recovered: false });
+  await flush();
+  let gap = events.filter((e) => e.type === "gap").at(-1);
+  assert.deepEqual([gap.afterSeq, gap.missed, gap.seq, gap.restarted], [9, 11, 20, undefined]);
+  news(sockets[2], 21);
+  assert.equal(events.filter((e) => e.type === "gap").length, 1);
+
+  // not recovered, another epoch (a restart, or the history expired): restarted
+  again = await reconnect(3);
+  assert.deepEqual(again.since, { epoch: "e1", seq: 21 });
+  sockets[3].receive({ type: "ack", id: again.id, epoch: "e2", seq: 0, recovered: false });
+  await flush();
+  restored = events.filter((e) => e.type === "restored").at(-1);
+  assert.deepEqual([restored.lastSeq, restored.recovered], [21, false]);
+  gap = events.filter((e) => e.type === "gap").at(-1);
+  assert.deepEqual([gap.afterSeq, gap.seq, gap.restarted], [21, 0, true]);
+  news(sockets[3], 1);
+  assert.equal(events.filter((e) => e.type === "gap").length, 2);
+  again = await reconnect(4);
+  assert.deepEqual(again.since, { epoch: "e2", seq: 1 });
+});
+
 test("subscribe before connecting resolves at the welcome; a refused one is not kept", async () => {
   const { sockets, client } = setup();
   const early = client.subscribe("news");
