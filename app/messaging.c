@@ -69,9 +69,9 @@ static size_t deliver_to_user(struct wsg_server *server, const char *user, struc
 }
 
 /*
- * The channel a publish goes to. Hot path: it exists and has its history (or
- * history is off for it and it has subscribers); only otherwise are the
- * configured bounds looked up (copied: a reload frees the configuration).
+ * The channel a publish goes to. Hot path: it exists and has its history, or
+ * history is off for it; only its first publish looks the configured bounds
+ * up (copied: a reload frees the configuration).
  */
 static struct channel *channel_for_publish(struct wsg_server *server, const char *name, bool *is_oom)
 {
@@ -79,7 +79,7 @@ static struct channel *channel_for_publish(struct wsg_server *server, const char
 	struct wsg_history_limits conf;
 
 	*is_oom = false;
-	if (c && c->history)
+	if (c && (c->history || c->is_history_off))
 		return c;
 	conf = config_history_limits(server->config, name);
 	struct history_limits limits = { conf.size, conf.ttl_ms };

@@ -202,8 +202,11 @@ struct channel *router_open(struct router *router, const char *name, const struc
 	struct channel *c = find(router, name, hash);
 
 	*is_oom = false;
-	if (!limits->size)
+	if (!limits->size) {
+		if (c)
+			c->is_history_off = true;
 		return c;
+	}
 	if (!c && !(c = create(router, name, hash))) {
 		*is_oom = true;
 		return NULL;

@@ -44,6 +44,7 @@ struct channel {
 	struct subscription *first;
 	size_t count;
 	struct history *history; /* NULL: none (history off for it, or nothing published yet) */
+	bool is_history_off;	 /* its configured size is 0: publishes need not look it up again */
 	struct hb_timer expiry;	 /* armed while it has no subscriber and its history is alive */
 };
 
