@@ -218,10 +218,10 @@ class SlowConsumerTest(WsgateTestCase):
         client, _ = self.open_session("alice", "stalled", rcvbuf=4096)
         self.subscribe(client, "chat.x")
         data = "k" * 8192
-        for _ in range(MAX_QUEUED // 8192 // 2):              # half the limit: still open
+        for seq in range(1, MAX_QUEUED // 8192 // 2 + 1):     # half the limit: still open
             response = self.http("POST", "/api/publish", {"channel": "chat.x", "data": data},
                                  api_key=API_KEY)
-            self.assertEqual(response.body, b'{"delivered":1}')
+            self.assertEqual(response.body, b'{"delivered":1,"seq":%d}' % seq)
         deadline = time.monotonic() + 2
         queued = self.server_send_queue(client)
         while time.monotonic() < deadline:                    # let the last write settle
