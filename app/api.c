@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "closecode.h"
 #include "closecode_json.h"
+#include "cluster.h"
 #include "ops.h"
 #include "messaging.h"
 #include "server.h"
@@ -57,6 +58,10 @@ bool api_is_authorized(const struct wsg_config *config, const char *authorizatio
 /* {"delivered":N}, or 500 when the delivery could not be built (-1). */
 static void respond_delivered(struct api_response *resp, long long delivered)
 {
+	if (delivered == WSG_DELIVERED_ACCEPTED) /* a cluster: handed to Redis, every node delivers its own */
+		return respond(resp, 202, json_pack("{s:b}", "accepted", 1));
+	if (delivered == WSG_DELIVERED_UNAVAILABLE)
+		return respond_error(resp, 503, "cluster: Redis is down; try again later");
 	if (delivered < 0)
 		return respond_error(resp, 500, "out of memory");
 	respond(resp, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
@@ -67,9 +72,15 @@ static void api_publish(struct wsg_server *server, const struct api_body *body, 
 	uint64_t seq;
 	long long delivered = server_publish(server, body->channel, NULL, body->data, &seq);
 
-	if (delivered < 0)
+	if (delivered < 0 && delivered != WSG_DELIVERED_ACCEPTED && delivered != WSG_DELIVERED_UNAVAILABLE)
 		return respond_error(resp, 500, "out of memory");
-	if (!seq) /* nothing numbered: no subscriber and no history */
+	if (!seq) /* nothing numbered (no subscriber and no history), or in a cluster (numbered by Redis) */ /* nothing
+														numbered:
+														no
+														subscriber
+														and no
+														history
+													      */
 		return respond_delivered(resp, delivered);
 	respond(resp, 200, json_pack("{s:I, s:I}", "delivered", (json_int_t)delivered, "seq", (json_int_t)seq));
 }
@@ -159,11 +170,16 @@ static void api_send(struct wsg_server *server, const struct api_body *body, str
 static void api_disconnect(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
 	size_t closed = server_disconnect(server, body->user, body->device, body->code, body->reason);
+	long long forwarded = cluster_forward_disconnect(server, body->user, body->device, body->code, body->reason);
+	if (forwarded)
+		return respond_delivered(resp, forwarded);
 	respond(resp, 200, json_pack("{s:I}", "closed", (json_int_t)closed));
 }
 
 static void api_sessions(struct wsg_server *server, struct api_response *resp)
 {
+	if (cluster_is_enabled(server))
+		return cluster_list(server, NULL, resp); /* every node's, from Redis */
 	json_t *list = json_array();
 	uint64_t now_ms = util_now_ms(), now_wall_ms = util_wall_ms();
 
@@ -180,6 +196,25 @@ static void api_sessions(struct wsg_server *server, struct api_response *resp)
 	respond(resp, 200, json_pack("{s:o}", "sessions", list));
 }
 
+/* GET /api/presence?channel=C: who is subscribed to C ({"channel","sessions":[{session,user,device}]}). */
+static void api_presence(struct wsg_server *server, const char *query, struct api_response *resp)
+{
+	char name[WSG_CHANNEL_MAX + 1];
+
+	if (!query_arg(query, "channel", name, sizeof(name)) || !channel_name_is_valid(name))
+		return respond_error(resp, 400, "the query must name a valid channel: ?channel=NAME");
+	if (cluster_is_enabled(server))
+		return cluster_list(server, name, resp); /* every node's, from Redis */
+	struct channel *c = router_find(&server->router, name);
+	json_t *list = json_array();
+	for (struct subscription *sub = c ? c->first : NULL; list && sub; sub = sub->channel_next) {
+		struct session *s = sub->owner;
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:s}", "session", s->id, "user", s->user, "device", s->device));
+	}
+	respond(resp, 200, json_pack("{s:s, s:o}", "channel", name, "sessions", list));
+}
+
 static void api_close_codes(struct api_response *resp)
 {
 	respond(resp, 200, closecode_json());
@@ -189,8 +224,15 @@ static void serve_healthz(struct wsg_server *server, struct api_response *resp)
 {
 	if (server->is_stopping || ops_is_draining(server))
 		return respond(resp, 503, json_pack("{s:s}", "status", server->is_stopping ? "stopping" : "draining"));
-	respond(resp, 200,
-		json_pack("{s:s, s:I}", "status", "ok", "sessions", (json_int_t)registry_count(&server->registry)));
+	bool is_serving = true;
+	json_t *cluster = cluster_health(server, &is_serving);
+	if (!is_serving) /* the cluster's Redis is down and on_redis_down = refuse */
+		return respond(resp, 503, json_pack("{s:s, s:o}", "status", "redis down", "cluster", cluster));
+	json_t *body =
+		json_pack("{s:s, s:I}", "status", "ok", "sessions", (json_int_t)registry_count(&server->registry));
+	if (cluster && (!body || json_object_set_new(body, "cluster", cluster)))
+		json_decref(body ? NULL : cluster);
+	respond(resp, 200, body);
 }
 
 static void serve_metrics(struct wsg_server *server, struct api_response *resp)
@@ -199,8 +241,10 @@ static void serve_metrics(struct wsg_server *server, struct api_response *resp)
 	server->metrics.history_bytes = server->router.history.bytes;
 	server->metrics.history_channels = server->router.history.stores;
 	resp->body = metrics_render(&server->metrics, registry_count(&server->registry), &resp->len);
-	if (!resp->body)
+	if (!resp->body || cluster_render_metrics(server, &resp->body, &resp->len)) {
+		free(resp->body);
 		return respond_error(resp, 500, "out of memory");
+	}
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4";
 }
@@ -246,7 +290,8 @@ static const struct {
 	{ "/api/drain", API_BODY_NONE, api_drain },
 };
 
-static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/api/history", "/healthz", "/metrics" };
+static const char *const get_routes[] = { "/api/sessions", "/api/close-codes", "/api/history",
+					  "/healthz",	   "/metrics",	       "/api/presence" };
 
 bool api_is_route(const char *path)
 {
@@ -293,5 +338,7 @@ void api_handle(struct wsg_server *server, const struct api_request *req, struct
 		return api_sessions(server, resp);
 	if (!strcmp(req->path, "/api/history"))
 		return api_history(server, req->query, resp);
+	if (!strcmp(req->path, "/api/presence"))
+		return api_presence(server, req->query, resp);
 	api_close_codes(resp);
 }

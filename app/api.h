@@ -25,7 +25,20 @@ struct api_response {
 	const char *content_type;
 	char *body; /* malloc'd */
 	size_t len;
-	bool wants_bearer; /* a 401: send WWW-Authenticate: Bearer */
+	bool wants_bearer;     /* a 401: send WWW-Authenticate: Bearer */
+	struct api_wait *wait; /* not NULL: the answer comes later (the cluster asks Redis) */
+};
+
+/*
+ * A response that waits for Redis (cluster-wide /api/sessions, /api/presence).
+ * protocols/protocol_http.c binds it to its connection (wsi) and writes resp
+ * from the connection's writeable callback once is_done. A client that leaves
+ * first abandons it (wsi NULL), and whoever completes it then frees it.
+ */
+struct api_wait {
+	void *wsi; /* struct lws * */
+	bool is_done, is_abandoned;
+	struct api_response resp;
 };
 
 /* A POST being received: headers kept until its body is complete. */
@@ -35,6 +48,7 @@ struct api_exchange {
 	char authorization[512];
 	char *body;
 	size_t len;
+	struct api_wait *wait; /* a response being waited for */
 };
 
 struct wsg_config;

@@ -531,6 +531,48 @@ static void free_globs(struct wsg_globs *globs)
 	free(globs->items);
 }
 
+/* ---- cluster: cluster = { redis = "redis://..."; node = "n1"; ... } (app/cluster.c) ---- */
+
+static int load_cluster(struct loader *ld, const config_setting_t *root, struct wsg_config *c)
+{
+	static const char *const known[] = { "redis", "node", "on_redis_down", "claim_ttl_ms", NULL };
+	static const char *const modes[] = { "refuse", "local", NULL };
+	struct wsg_cluster_config *cl = &c->cluster;
+	config_setting_t *g;
+	const config_setting_t *s;
+	char why[300];
+	int mode = WSG_REDIS_DOWN_REFUSE;
+
+	if (get_group(ld, root, "cluster", &g))
+		return -1;
+	if (!g)
+		return 0;
+	cl->is_enabled = true;
+	cl->claim_ttl_ms = 15000;
+	if (check_known_keys(ld, g, "cluster", known) ||
+	    get_choice(ld, g, "cluster", "on_redis_down", modes, "\"refuse\" or \"local\"", &mode) ||
+	    get_uint(ld, g, "cluster", "claim_ttl_ms", 300, 600000, &cl->claim_ttl_ms))
+		return -1;
+	cl->on_redis_down = (enum wsg_redis_down)mode;
+	s = config_setting_get_member(g, "redis");
+	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail_at(ld, line_of(s ? s : g),
+			       "key 'cluster.redis' must be a string like \"redis://127.0.0.1:6379/0\"");
+	if (redis_url_parse(config_setting_get_string(s), &cl->url, why, sizeof(why)))
+		return fail_at(ld, line_of(s), "key 'cluster.redis' %s", why);
+	s = config_setting_get_member(g, "node");
+	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    !auth_is_valid_id(config_setting_get_string(s), WSG_USER_MAX))
+		return fail_at(
+			ld, line_of(s ? s : g),
+			"key 'cluster.node' must be 1 to %d characters of A-Z a-z 0-9 . _ : @ -, unique in the cluster",
+			WSG_USER_MAX);
+	snprintf(cl->node, sizeof(cl->node), "%s", config_setting_get_string(s));
+	return 0;
+}
+
+/* ---- end cluster ---- */
+
 /* ---- token expiry, tokens_file, lookup by digest (reload) ---- */
 
 static bool is_leap_year(long year)
@@ -738,6 +780,10 @@ size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *ru
 	if (differs(loaded->http_root, running->http_root))
 		NOTE("http.root");
 	take_string(&loaded->http_root, &running->http_root);
+	/* the cluster's Redis connections and node name are made at start */
+	if (memcmp(&loaded->cluster, &running->cluster, sizeof(loaded->cluster)))
+		NOTE("cluster");
+	loaded->cluster = running->cluster;
 #undef NOTE
 	return n;
 }
@@ -942,7 +988,7 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	static const char *const known[] = { "listen",	 "listen_tls",	"proxy",    "websocket", "auth",
 					     "sessions", "heartbeat",	"shutdown", "limits",	 "api",
 					     "tokens",	 "tokens_file", "http",	    "history",	 "history_channels",
-					     NULL };
+					     "cluster",	 NULL };
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
@@ -970,7 +1016,7 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	    (config_setting_get_member(root, "tokens_file") ? load_tokens_file(&ld, root, c)
 							    : load_tokens(&ld, root, c)) ||
 	    index_tokens(&ld, c) || check_limits_fit(&ld, root, c) || load_http(&ld, root, c) ||
-	    load_history(&ld, root, c))
+	    load_history(&ld, root, c) || load_cluster(&ld, root, c))
 		goto out;
 	*out = c;
 	c = NULL;
@@ -1007,5 +1053,6 @@ void config_free(struct wsg_config *c)
 	free(c->tokens_file);
 	free(c->token_order);
 	free_history(c);
+	explicit_bzero(&c->cluster.url, sizeof(c->cluster.url)); /* the Redis password */
 	free(c);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "netaddr.h"
+#include "redis_url.h"
 
 #define WSG_TOKEN_DIGEST_LEN 32
 #define WSG_USER_MAX	     64
@@ -47,6 +48,18 @@ struct wsg_history_rule {
 	char *channel; /* a glob (channel.h) */
 	struct wsg_history_limits limits;
 };
+
+/* ---- cluster: several wsgate processes on one Redis (app/cluster.c) ---- */
+enum wsg_redis_down { WSG_REDIS_DOWN_REFUSE, WSG_REDIS_DOWN_LOCAL };
+
+struct wsg_cluster_config {
+	bool is_enabled;	     /* a `cluster` group: without it wsgate never touches Redis */
+	struct redis_url url;	     /* cluster.redis, parsed; holds the password: never logged */
+	char node[WSG_USER_MAX + 1]; /* cluster.node: unique per process in the cluster */
+	enum wsg_redis_down on_redis_down;
+	unsigned claim_ttl_ms; /* a dead node's claims are void after at most this long */
+};
+/* ---- end cluster ---- */
 
 struct wsg_config {
 	char *file;
@@ -106,6 +119,8 @@ struct wsg_config {
 	struct wsg_history_limits history;
 	struct wsg_history_rule *history_rules;
 	size_t history_rule_count;
+
+	struct wsg_cluster_config cluster; /* needs a restart to change */
 };
 
 /*

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "channel.h"
+#include "cluster.h"
 #include "log.h"
 #include "message.h"
 #include "messaging.h"
@@ -95,6 +96,8 @@ long long server_publish(struct wsg_server *server, const char *channel, const c
 	char *text;
 
 	*seq = 0;
+	if (cluster_is_enabled(server))
+		return cluster_publish(server, channel, from, data); /* seq from Redis; each node delivers its own */
 	router_expire(&server->router, now_ms);
 	struct channel *c = channel_for_publish(server, channel, &is_oom);
 	if (!c)
@@ -121,7 +124,7 @@ long long server_send_to_user(struct wsg_server *server, const char *from, const
 	size_t len = 0, delivered;
 	char *text;
 
-	if (!registry_first_of_user(&server->registry, to))
+	if (!registry_first_of_user(&server->registry, to) && !cluster_is_enabled(server))
 		return 0;
 	text = message_direct_delivery(from, to, data, util_wall_ms(), &len);
 	msg = text ? outmsg_new(text, len) : NULL;
@@ -129,8 +132,9 @@ long long server_send_to_user(struct wsg_server *server, const char *from, const
 	if (!msg)
 		return -1;
 	delivered = deliver_to_user(server, to, msg);
+	long long forwarded = cluster_forward_send(server, to, msg); /* the other nodes' sessions of to */
 	outmsg_unref(msg);
-	return (long long)delivered;
+	return forwarded ? forwarded : (long long)delivered;
 }
 
 size_t server_disconnect(struct wsg_server *server, const char *user, const char *device, int code, const char *reason)
@@ -146,6 +150,16 @@ size_t server_disconnect(struct wsg_server *server, const char *user, const char
 		closed++;
 	}
 	return closed;
+}
+
+/* The ack of a publish or send; in a cluster without its count (each node delivers its own). */
+static int delivered_reply(struct session *s, json_t *id, long long delivered)
+{
+	if (delivered == WSG_DELIVERED_ACCEPTED)
+		return reply_ack(s, id, -1);
+	if (delivered == WSG_DELIVERED_UNAVAILABLE)
+		return reply_error(s, id, "unavailable", "the cluster's Redis is down: try again later");
+	return delivered < 0 ? -1 : reply_ack(s, id, delivered);
 }
 
 /* Queues one message of a replay; stops when the session stops taking them (closing, or 4109). */
@@ -195,7 +209,7 @@ static int do_publish(struct session *s, struct request *req)
 		return reply_error(s, req->id, "forbidden", "not allowed to publish to this channel");
 	uint64_t seq;
 	long long delivered = server_publish(s->server, req->channel, s->user, req->data, &seq);
-	return delivered < 0 ? -1 : reply_ack(s, req->id, delivered);
+	return delivered_reply(s, req->id, delivered);
 }
 
 static int do_send(struct session *s, struct request *req)
@@ -203,7 +217,7 @@ static int do_send(struct session *s, struct request *req)
 	if (!channel_globs_allow(s->token->send.items, s->token->send.count, req->to))
 		return reply_error(s, req->id, "forbidden", "not allowed to send to this user");
 	long long delivered = server_send_to_user(s->server, s->user, req->to, req->data);
-	return delivered < 0 ? -1 : reply_ack(s, req->id, delivered);
+	return delivered_reply(s, req->id, delivered);
 }
 
 static int dispatch(struct session *s, struct request *req)

@@ -73,6 +73,12 @@ static struct channel *create(struct router *router, const char *name, uint64_t 
 	return c;
 }
 
+static void notify(struct router *router, enum router_event event, const struct channel *c, void *owner)
+{
+	if (router->observer)
+		router->observer(router->observer_ctx, event, c, owner);
+}
+
 static void destroy(struct router *router, struct channel *c)
 {
 	hb_wheel_cancel(&router->expiry, &c->expiry);
@@ -151,6 +157,9 @@ int router_subscribe(struct router *router, struct subscription_list *list, void
 	sub->owner_next = list->first;
 	list->first = sub;
 	list->count++;
+	notify(router, ROUTER_SUBSCRIBED, c, owner);
+	if (c->count == 1)
+		notify(router, ROUTER_CHANNEL_OPENED, c, NULL);
 	return 0;
 }
 
@@ -165,6 +174,9 @@ static void unlink_subscription(struct router *router, struct subscription *sub)
 	if (sub->channel_next)
 		sub->channel_next->channel_prev = sub->channel_prev;
 	c->count--;
+	notify(router, ROUTER_UNSUBSCRIBED, c, sub->owner);
+	if (!c->count)
+		notify(router, ROUTER_CHANNEL_CLOSED, c, NULL); /* it may stay for its history, unheard */
 	destroy_if_empty(router, c, util_now_ms());
 	free(sub);
 }

@@ -48,6 +48,15 @@ struct channel {
 	struct hb_timer expiry;	 /* armed while it has no subscriber and its history is alive */
 };
 
+/* What an observer (the cluster: one Redis subscription per channel, presence) is told. */
+enum router_event {
+	ROUTER_CHANNEL_OPENED, /* it has a subscriber again (told after ROUTER_SUBSCRIBED) */
+	ROUTER_CHANNEL_CLOSED, /* its last subscriber left (it may stay a while for its history) */
+	ROUTER_SUBSCRIBED,
+	ROUTER_UNSUBSCRIBED,
+};
+typedef void (*router_observer)(void *ctx, enum router_event event, const struct channel *c, void *owner);
+
 struct router {
 	struct hashtable channels;
 	uint64_t key[2];
@@ -58,6 +67,8 @@ struct router {
 	 */
 	struct hb_wheel expiry;
 	struct history_stats history;
+	router_observer observer; /* NULL: none */
+	void *observer_ctx;
 };
 
 /* The expiry wheel's resolution: a channel goes at most this late. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "message.h"
 #include "netaddr.h"
@@ -274,7 +275,20 @@ static void admit(struct session *s)
 		registry_remove(&server->registry, existing);
 		session_close(old, WSG_CLOSE_REPLACED, NULL);
 	}
-	if (util_random_hex(s->id, WSG_SESSION_ID_LEN / 2) || registry_add(&server->registry, &s->entry)) {
+	if (util_random_hex(s->id, WSG_SESSION_ID_LEN / 2)) {
+		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
+		return;
+	}
+	/* in a cluster the claim in Redis decides; session_admit follows its answer (app/cluster.c) */
+	if (!cluster_claim(s))
+		session_admit(s);
+}
+
+void session_admit(struct session *s)
+{
+	struct wsg_server *server = s->server;
+
+	if (registry_add(&server->registry, &s->entry)) {
 		session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL);
 		return;
 	}
@@ -521,8 +535,10 @@ void session_end(struct session *s)
 	log_quote(reason, sizeof(reason), s->close_reason ? s->close_reason : "", s->close_reason_len);
 	hb_wheel_cancel(&server->wheel, &s->hb.timer);
 	ops_session_end(s);
+	registry_remove(&server->registry, &s->entry); /* first: no presence update for a session going away */
 	if (s->is_admitted && server->app->on_close)
 		server->app->on_close(s);
+	cluster_session_end(s); /* its claim and presence in Redis */
 	metrics_count_close(&server->metrics, code);
 	if (s->is_admitted) {
 		registry_remove(&server->registry, &s->entry);
@@ -712,7 +728,8 @@ int server_init(struct wsg_server *server, struct wsg_config *config)
 		log_event(LOG_ERROR, "startup", "msg=\"cannot create the libwebsockets context\"");
 		return -1;
 	}
-	if (ops_init(server) || create_listener(server, config->listen_address, config->listen_port, false) ||
+	if (ops_init(server) || cluster_init(server) ||
+	    create_listener(server, config->listen_address, config->listen_port, false) ||
 	    (config->has_tls && create_listener(server, config->tls_address, config->tls_port, true)))
 		return -1;
 	schedule_tick(server);
@@ -782,6 +799,7 @@ void server_free(struct wsg_server *server)
 	if (server->context)
 		lws_context_destroy(server->context);
 	server->context = NULL;
+	cluster_free(server); /* after the sessions (their claims), before the loop */
 	ops_free(server);
 	if (server->loop) {
 		/*

@@ -50,7 +50,8 @@ struct wsg_server {
 	 */
 	struct lws_http_mount www_mount;
 	char www_root[WSG_HTTP_ROOT_MAX + 1];
-	struct wsg_ops *ops; /* reload, drain, token expiry, shared listeners (app/ops.c) */
+	struct wsg_ops *ops;	 /* reload, drain, token expiry, shared listeners (app/ops.c) */
+	struct cluster *cluster; /* NULL without a `cluster` group (app/cluster.c) */
 };
 
 int server_init(struct wsg_server *server, struct wsg_config *config);
@@ -72,6 +73,8 @@ void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct
 void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi, struct auth_verdict *v);
 /* After the 101: admit (welcome, heartbeat) or carry out the refusal / repeat policy. */
 void session_established(struct session *s);
+/* Registers, welcomes and starts the heartbeat of a session whose (user, device) is its own (the cluster's claim). */
+void session_admit(struct session *s);
 /*
  * The one place a server-side close is decided: the close frame follows what
  * the session was already sent, in the same write when it can.

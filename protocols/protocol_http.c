@@ -152,6 +152,16 @@ static void free_exchange(struct session *s)
 {
 	if (!s->http)
 		return;
+	if (s->http->wait) {
+		/* its answer has not come: whoever completes it frees it */
+		if (s->http->wait->is_done) {
+			free(s->http->wait->resp.body);
+			free(s->http->wait);
+		} else {
+			s->http->wait->wsi = NULL;
+			s->http->wait->is_abandoned = true;
+		}
+	}
 	free(s->http->body);
 	free(s->http);
 	s->http = NULL;
@@ -312,6 +322,36 @@ static int answer_verdict_query(struct lws *wsi, struct wsg_server *server)
 
 /* ---- end public answers ---- */
 
+/* ---- answers that wait for the cluster's Redis (app/api.h, struct api_wait) ---- */
+
+static int wait_for(struct lws *wsi, struct session *s, struct api_wait *wait)
+{
+	free_exchange(s);
+	s->http = calloc(1, sizeof(*s->http));
+	if (!s->http) {
+		wait->is_abandoned = true; /* freed by its completer */
+		return -1;
+	}
+	s->http->wait = wait;
+	wait->wsi = wsi;
+	return 0; /* written from HTTP_WRITEABLE once the answer is in */
+}
+
+static int write_waited(struct lws *wsi, struct session *s)
+{
+	struct api_wait *wait = s && s->http ? s->http->wait : NULL;
+
+	if (!wait || !wait->is_done)
+		return 0;
+	struct api_response resp = wait->resp;
+	free(wait);
+	s->http->wait = NULL;
+	free_exchange(s);
+	return finish(wsi, &resp);
+}
+
+/* ---- end answers that wait ---- */
+
 static int serve_http(struct lws *wsi, struct session *s, const char *path)
 {
 	struct wsg_server *server = server_of(wsi);
@@ -345,6 +385,8 @@ static int serve_http(struct lws *wsi, struct session *s, const char *path)
 		}
 		struct api_request req = { false, path, *authorization ? authorization : NULL, NULL, 0, query };
 		server->app->http->handle(server, &req, &resp);
+		if (resp.wait)
+			return wait_for(wsi, s, resp.wait);
 		return finish(wsi, &resp);
 	}
 	if (is_ws_path(wsi, server) && is_get)
@@ -369,6 +411,10 @@ int protocol_http_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return receive_body(wsi, s, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return s->http ? serve_exchange(wsi, s) : 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (s && s->http && s->http->wait)
+			return write_waited(wsi, s);
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (s)

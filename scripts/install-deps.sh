@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what wsgate needs from Debian's packages; with --test also the test
-# tools (Python websockets, nginx, cppcheck, clang-format, mandoc, dpkg-dev from
+# tools (Python websockets, nginx, cppcheck, clang-format, mandoc, dpkg-dev, redis-server from
 # Debian; wscat from npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
 # asks apt only for what is missing, and runs 'apt-get update' at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev
-	libconfig-dev openssl)
+	libconfig-dev openssl libhiredis-dev)
 # mandoc lints the man pages; dpkg-dev (dpkg-shlibdeps) and file let CPack compute the
 # package's Depends; systemd gives systemd-analyze and man-db man, for the package test.
 # clang with libclang-rt-14-dev (libFuzzer, sanitizers) builds the fuzz harnesses (scripts/fuzz.sh);
@@ -17,6 +17,9 @@ test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format
 
 # linux-perf: bench's system calls per operation (perf stat) and profiles; strace to look closer
 bench_packages=(gnuplot-nox nodejs npm util-linux linux-perf strace)
+
+# The cluster test (test_cluster.py) starts its own Redis on a loopback port.
+test_packages+=(redis-server)
 
 # The browser tests drive Debian's chromium with playwright-core from npm (below): no browser is downloaded.
 test_packages+=(chromium)

@@ -106,11 +106,42 @@ static void test_many_channels_grow_the_table(void)
 	router_free(&r);
 }
 
+/* The observer (the cluster) hears of a channel's first and last subscriber, and of every (un)subscription. */
+static char events[256];
+
+static void observe(void *ctx, enum router_event event, const struct channel *c, void *owner)
+{
+	static const char *const names[] = { "open", "close", "sub", "unsub" };
+	size_t n = strlen(events);
+
+	(void)ctx;
+	snprintf(events + n, sizeof(events) - n, "%s:%s:%s ", names[event], c->name, owner ? (const char *)owner : "-");
+}
+
+static void test_observer(void)
+{
+	struct router r;
+	struct subscription_list a = { 0 }, b = { 0 };
+
+	if (!CHECK_EQ_INT(router_init(&r), 0))
+		return;
+	r.observer = observe;
+	events[0] = '\0';
+	CHECK_EQ_INT(router_subscribe(&r, &a, "A", "news"), 0);
+	CHECK_EQ_INT(router_subscribe(&r, &b, "B", "news"), 0);
+	CHECK_EQ_INT(router_subscribe(&r, &b, "B", "news"), 1);
+	CHECK_EQ_INT(router_unsubscribe(&r, &a, "news"), 0);
+	router_unsubscribe_all(&r, &b);
+	CHECK_EQ_STR(events, "sub:news:A open:news:- sub:news:B unsub:news:A unsub:news:B close:news:- ");
+	router_free(&r);
+}
+
 int main(void)
 {
 	RUN(test_subscribe_and_find);
 	RUN(test_channel_goes_with_its_last_subscriber);
 	RUN(test_unsubscribe_all_leaves_others);
 	RUN(test_many_channels_grow_the_table);
+	RUN(test_observer);
 	return check_summary();
 }
