@@ -547,14 +547,16 @@ static int load_cluster(struct loader *ld, const config_setting_t *root, struct 
 		return -1;
 	if (!g)
 		return 0;
-	cl->is_enabled = true;
-	cl->claim_ttl_ms = 15000;
 	if (check_known_keys(ld, g, "cluster", known) ||
 	    get_choice(ld, g, "cluster", "on_redis_down", modes, "\"refuse\" or \"local\"", &mode) ||
 	    get_uint(ld, g, "cluster", "claim_ttl_ms", 300, 600000, &cl->claim_ttl_ms))
 		return -1;
 	cl->on_redis_down = (enum wsg_redis_down)mode;
+	/* the cluster is on when it has a Redis: the shipped file has the group without one */
 	s = config_setting_get_member(g, "redis");
+	if (!s && !config_setting_get_member(g, "node"))
+		return 0;
+	cl->is_enabled = true;
 	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
 		return fail_at(ld, line_of(s ? s : g),
 			       "key 'cluster.redis' must be a string like \"redis://127.0.0.1:6379/0\"");
@@ -976,6 +978,7 @@ static struct wsg_config *config_defaults(const char *path)
 	c->shutdown_drain_ms = 10000;
 	c->history.size = 100;
 	c->history.ttl_ms = 300000;
+	c->cluster.claim_ttl_ms = 15000;
 	if (!c->file || !c->listen_address || !c->tls_address || !c->ws_path) {
 		config_free(c);
 		return NULL;

@@ -385,9 +385,11 @@ class ClusterConfigTest(WsgateTestCase):
         self.check({"redis": "redis://127.0.0.1:6379/0", "node": "n1", "claim_ttl_ms": 10},
                    "key 'cluster.claim_ttl_ms' must be an integer between 300 and 600000")
         self.check({"redis": "redis://127.0.0.1:6379/0", "node": "n1", "nope": 1}, "unknown key 'cluster.nope'")
+        self.check({"node": "n1"}, "key 'cluster.redis' must be a string")
 
     def test_without_cluster_no_redis_is_touched(self):
-        server = self.start_server()
+        # the shipped file's group: on_redis_down and claim_ttl_ms, no redis
+        server = self.start_server(cluster={"on_redis_down": "refuse", "claim_ttl_ms": 15000})
         client, _ = self.open_session("alice", "d1")
         self.assertNotIn("cluster", server.log())
         health = json.loads(self.http("GET", "/healthz").body)
