@@ -24,6 +24,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libev.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,9 @@ struct cluster {
 	uint64_t key[2];
 	char prefix[32]; /* "wsgate:DB:" for pub/sub channel names */
 	char ctl_channel[160], all_channel[64], ctl_prefix[64];
+	/* the hot scripts go as EVALSHA: loaded on every (re)connect, before any use on that connection */
+	char claim_sha[2 * SHA_DIGEST_LENGTH + 1], release_sha[2 * SHA_DIGEST_LENGTH + 1],
+		publish_sha[2 * SHA_DIGEST_LENGTH + 1];
 	uint64_t reconnects, refused, local_admits, claims_taken, claims_refused, replaced_remote, messages_in;
 };
 
@@ -441,6 +445,8 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *privdata)
 
 /* ---- claims ---- */
 
+static void load_scripts(struct cluster *cl);
+
 static void forget_claim(struct claim *c)
 {
 	registry_remove(&c->cl->claiming, &c->entry);
@@ -458,7 +464,8 @@ static void send_release(struct cluster *cl, const char *user, const char *devic
 	claim_key(key, sizeof(key), user, device);
 	snprintf(set, sizeof(set), "wsgate:claims:%s", cl->conf.node);
 	snprintf(hash, sizeof(hash), "wsgate:sessions:%s", cl->conf.node);
-	redisAsyncCommand(cl->cmd, NULL, NULL, "EVAL %s 3 %s %s %s %s %s", release_script, key, set, hash, owner, sid);
+	redisAsyncCommand(cl->cmd, NULL, NULL, "EVALSHA %s 3 %s %s %s %s %s", cl->release_sha, key, set, hash, owner,
+			  sid);
 }
 
 /* The session reads again and goes on: admitted, or closed by the caller. */
@@ -503,6 +510,8 @@ static void on_claim_reply(redisAsyncContext *ac, void *r, void *privdata)
 	if (!reply || reply->type == REDIS_REPLY_ERROR) {
 		if (reply)
 			log_event(LOG_ERROR, "cluster", "msg=\"claim failed: %s\"", reply->str);
+		if (reply && !strncmp(reply->str, "NOSCRIPT", 8) && cl->is_up)
+			load_scripts(cl); /* someone ran SCRIPT FLUSH: the next claims find them again */
 		forget_claim(c);
 		return admit_without_redis(cl, s);
 	}
@@ -543,8 +552,9 @@ static int send_claim(struct cluster *cl, struct session *s, enum claim_policy p
 	snprintf(hash, sizeof(hash), "wsgate:sessions:%s", cl->conf.node);
 	snprintf(owner, sizeof(owner), "%s/%s", cl->conf.node, s->id);
 	snprintf(who, sizeof(who), "%s\n%s", s->user, s->device);
-	int rc = redisAsyncCommand(cl->cmd, fn, privdata, "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s", claim_script, key,
-				   set, hash, cl->conf.node, owner, policies[policy], json, s->id, who, cl->ctl_prefix);
+	int rc = redisAsyncCommand(cl->cmd, fn, privdata, "EVALSHA %s 3 %s %s %s %s %s %s %s %s %s %s", cl->claim_sha,
+				   key, set, hash, cl->conf.node, owner, policies[policy], json, s->id, who,
+				   cl->ctl_prefix);
 	free(json);
 	return rc == REDIS_OK ? 0 : -1;
 }
@@ -643,8 +653,8 @@ long long cluster_publish(struct wsg_server *server, const char *channel, const 
 	snprintf(suffix, sizeof(suffix), ",\"ts\":%llu}", (unsigned long long)util_wall_ms());
 	snprintf(seqkey, sizeof(seqkey), "wsgate:seq:%s", channel);
 	snprintf(pubsub, sizeof(pubsub), "%sch:%s", cl->prefix, channel);
-	int rc = redisAsyncCommand(cl->cmd, NULL, NULL, "EVAL %s 1 %s %s %s %s", publish_script, seqkey, pubsub, before,
-				   suffix);
+	int rc = redisAsyncCommand(cl->cmd, NULL, NULL, "EVALSHA %s 1 %s %s %s %s", cl->publish_sha, seqkey, pubsub,
+				   before, suffix);
 	free(before);
 	return rc == REDIS_OK ? WSG_DELIVERED_ACCEPTED : -1;
 }
@@ -965,6 +975,25 @@ static void on_reset_reply(redisAsyncContext *ac, void *r, void *privdata)
 		  count, cl->remote.count);
 }
 
+static void script_sha(const char *script, char *hex)
+{
+	unsigned char digest[SHA_DIGEST_LENGTH];
+
+	SHA1((const unsigned char *)script, strlen(script), digest);
+	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Before anything else on a new command connection (Redis may have restarted without them). */
+static void load_scripts(struct cluster *cl)
+{
+	redisAsyncCommand(cl->cmd, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", claim_script);
+	redisAsyncCommand(cl->cmd, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", release_script);
+	redisAsyncCommand(cl->cmd, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", publish_script);
+}
+
 static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
 	redisReply *reply = r;
@@ -1014,6 +1043,7 @@ static void connect_redis(struct cluster *cl)
 	}
 	if (cl->conf.url.db)
 		redisAsyncCommand(cl->cmd, on_setup_reply, "SELECT", "SELECT %d", cl->conf.url.db);
+	load_scripts(cl);
 	snprintf(ttl, sizeof(ttl), "%u", cl->conf.claim_ttl_ms);
 	redisAsyncCommand(cl->cmd, on_reset_reply, cl, "EVAL %s 0 %s %s", reset_script, cl->conf.node, ttl);
 	redisAsyncCommand(cl->sub, on_sub_message, cl, "SUBSCRIBE %s %s", cl->ctl_channel, cl->all_channel);
@@ -1085,6 +1115,9 @@ int cluster_init(struct wsg_server *server)
 	snprintf(cl->ctl_channel, sizeof(cl->ctl_channel), "%s%s", cl->ctl_prefix, conf->node);
 	snprintf(cl->all_channel, sizeof(cl->all_channel), "%sall", cl->prefix);
 	cl->backoff_ms = CLUSTER_BACKOFF_MIN_MS;
+	script_sha(claim_script, cl->claim_sha);
+	script_sha(release_script, cl->release_sha);
+	script_sha(publish_script, cl->publish_sha);
 	server->cluster = cl;
 	server->router.observer = on_router_event;
 	server->router.observer_ctx = cl;
