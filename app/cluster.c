@@ -392,7 +392,7 @@ static void on_broadcast(struct cluster *cl, char *payload, size_t len)
 			next = e->user_next; /* the close takes e out of the registry */
 			if (strcmp(f[3], "*") && strcmp(f[3], s->device))
 				continue;
-			session_close(s, atoi(f[4]), f[5]);
+			session_close(s, (int)strtol(f[4], NULL, 10), f[5]);
 		}
 	}
 }
@@ -1192,9 +1192,7 @@ void cluster_free(struct wsg_server *server)
 	cl->cmd = cl->sub = NULL;
 	if (cl->was_up)
 		leave_cluster(cl);
-	/* claims still waiting were answered (no reply) by the frees above */
-	for (struct registry_entry *e; (e = registry_first(&cl->claiming));)
-		forget_claim(lws_container_of(e, struct claim, entry));
+	/* every claim still waiting was answered (no reply) and freed by the frees above */
 	registry_free(&cl->claiming);
 	ht_free_all(&cl->remote, free_remote);
 	server->router.observer = NULL;

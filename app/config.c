@@ -743,6 +743,14 @@ static void take_string(char **loaded, char **running)
 	*loaded = kept;
 }
 
+static bool cluster_differs(const struct wsg_cluster_config *a, const struct wsg_cluster_config *b)
+{
+	return a->is_enabled != b->is_enabled || strcmp(a->node, b->node) || a->on_redis_down != b->on_redis_down ||
+	       a->claim_ttl_ms != b->claim_ttl_ms || strcmp(a->url.host, b->url.host) || a->url.port != b->url.port ||
+	       a->url.db != b->url.db || strcmp(a->url.user, b->url.user) || strcmp(a->url.password, b->url.password) ||
+	       a->url.has_password != b->url.has_password;
+}
+
 size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *running, const char **keys, size_t max)
 {
 	size_t n = 0;
@@ -783,7 +791,7 @@ size_t config_keep_restart_keys(struct wsg_config *loaded, struct wsg_config *ru
 		NOTE("http.root");
 	take_string(&loaded->http_root, &running->http_root);
 	/* the cluster's Redis connections and node name are made at start */
-	if (memcmp(&loaded->cluster, &running->cluster, sizeof(loaded->cluster)))
+	if (cluster_differs(&loaded->cluster, &running->cluster))
 		NOTE("cluster");
 	loaded->cluster = running->cluster;
 #undef NOTE

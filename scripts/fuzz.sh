@@ -15,7 +15,7 @@ shift || true
 }
 harnesses=("$@")
 if ((${#harnesses[@]} == 0)); then
-	harnesses=(fuzz_config fuzz_message fuzz_handshake fuzz_closecode fuzz_api_body fuzz_channel)
+	harnesses=(fuzz_config fuzz_message fuzz_handshake fuzz_closecode fuzz_api_body fuzz_channel fuzz_redis_url)
 fi
 
 build="build-fuzz"
