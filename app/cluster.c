@@ -574,8 +574,12 @@ bool cluster_claim(struct session *s)
 			session_close(s, WSG_CLOSE_REPEAT_CONNECT, NULL);
 			return true;
 		}
-		c->is_replaced = true; /* closed with 4002 when its answer comes */
+		/* the older one waiting goes now: its answer, when it comes, only releases what it took */
+		struct session *old = c->s;
+		c->s = NULL;
 		registry_remove(&cl->claiming, &c->entry);
+		unhold(old);
+		session_close(old, WSG_CLOSE_REPLACED, NULL);
 	}
 	if (!cl->is_up) {
 		admit_without_redis(cl, s);
@@ -816,7 +820,7 @@ int cluster_render_metrics(const struct wsg_server *server, char **body, size_t 
 		&more,
 		"# HELP wsgate_cluster_redis_up 1 when this node is connected to the cluster's Redis.\n"
 		"# TYPE wsgate_cluster_redis_up gauge\nwsgate_cluster_redis_up %d\n"
-		"# HELP wsgate_cluster_redis_reconnects_total Connections to Redis made again after a loss.\n"
+		"# HELP wsgate_cluster_redis_reconnects_total Attempts to connect to Redis again after a failure.\n"
 		"# TYPE wsgate_cluster_redis_reconnects_total counter\nwsgate_cluster_redis_reconnects_total %llu\n"
 		"# HELP wsgate_cluster_claims_total Claims of (user, device) in Redis by result.\n"
 		"# TYPE wsgate_cluster_claims_total counter\nwsgate_cluster_claims_total{result=\"taken\"} %llu\n"
@@ -867,7 +871,7 @@ static void connection_lost(struct cluster *cl, const char *why)
 	if (cl->is_tearing_down)
 		return;
 	cl->is_tearing_down = true;
-	if (cl->is_up || cl->was_up)
+	if (cl->is_up || cl->was_up || !cl->reconnects)
 		log_event(LOG_WARN, "cluster_redis_down", "redis=%s node=%s msg=\"%s\" on_redis_down=%s", cl->where,
 			  cl->conf.node, why, cl->conf.on_redis_down == WSG_REDIS_DOWN_REFUSE ? "refuse" : "local");
 	cl->was_up = false;

@@ -262,6 +262,20 @@ class ClusterTest(WsgateTestCase):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.02)
 
+    def test_reload_keeps_the_cluster_and_says_a_change_needs_restart(self):
+        n1, n2 = self.nodes(2)
+        client, sid = self.open_session("alice", "d1", server=n1)
+        with open(n1.conf_path) as f:
+            text = f.read()
+        with open(n1.conf_path, "w") as f:
+            f.write(text.replace('node = "n1"', 'node = "n9"'))
+        n1.send_signal(signal.SIGHUP)
+        n1.wait_for_log(r"event=reload .*key=cluster |key=cluster .*needs restart")
+        self.assert_alive(client)
+        self.assertEqual(self.redis.command("GET", "wsgate:claim:alice/d1"), "n1/" + sid)
+        other, response = self.connect(TOKENS["alice"], "d1", server=n2)
+        self.assert_close_reject(other, response, 4001, "repeat connect channel")
+
     # -- failures ----------------------------------------------------------------------------
 
     def test_killed_node_loses_its_claims_within_the_ttl(self):
