@@ -403,8 +403,16 @@ class ClusterConfigTest(WsgateTestCase):
 
     def test_without_cluster_no_redis_is_touched(self):
         # the shipped file's group: on_redis_down and claim_ttl_ms, no redis
-        server = self.start_server(cluster={"on_redis_down": "refuse", "claim_ttl_ms": 15000})
-        client, _ = self.open_session("alice", "d1")
+        server = self.start_server(cluster={"on_redis_down": "refuse", "claim_ttl_ms": 15000}, tokens=tokens(),
+                                   api={"keys": [API_KEY]})
+        client, sid = self.open_session("alice", "d1")
+        client.send_text(json.dumps({"type": "subscribe", "id": 1, "channel": "news"}))
+        self.assertEqual(client.recv_json(), {"type": "ack", "id": 1})
+        r = http_request(server.port, "GET", "/api/presence?channel=news", api_key=API_KEY)
+        self.assertEqual((r.status, json.loads(r.body)), (200, {"channel": "news", "sessions": [
+            {"session": sid, "user": "alice", "device": "d1"}]}))
+        r = http_request(server.port, "POST", "/api/publish", {"channel": "news", "data": 1}, api_key=API_KEY)
+        self.assertEqual((r.status, r.body), (200, b'{"delivered":1,"seq":1}'))
         self.assertNotIn("cluster", server.log())
         health = json.loads(self.http("GET", "/healthz").body)
         self.assertNotIn("cluster", health)
