@@ -325,6 +325,32 @@ class ClusterTest(WsgateTestCase):
         self.assertIn("event=cluster_left node=n1", log)
         self.open_session("alice", "d1", server=n2)
 
+    def test_the_handshake_waits_for_the_claim_and_a_silent_redis_counts_as_down(self):
+        n1 = self.node("n1")
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        self.addCleanup(lambda: self.redis.proc.poll() is None and self.redis.proc.send_signal(signal.SIGCONT))
+        # held after the 101: no welcome, and what it sends waits
+        client, response = self.connect(TOKENS["alice"], "d1", server=n1)
+        self.assert_upgraded(response)
+        client.send_text("ping")
+        self.assertEqual(client.expect_silence(0.3), 0)
+        self.redis.proc.send_signal(signal.SIGCONT)
+        self.assertTrue(client.recv_text().startswith('{"type":"welcome"'))
+        self.assertEqual(client.recv_text(), "pong")
+        # a Redis that stops answering: after 2/3 of claim_ttl_ms without a renewal answer it is down,
+        # and the connection waiting for its claim follows on_redis_down
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        waiting, response = self.connect(TOKENS["bob"], "d1", server=n1)
+        self.assert_upgraded(response)
+        self.assertEqual(waiting.expect_close(timeout=CLAIM_TTL_MS / 1000 + 1), (1013, "try again later"))
+        self.assertLess(time.monotonic() - stopped, CLAIM_TTL_MS / 1000 + 0.5)
+        n1.wait_for_log(r"event=cluster_redis_down .*no answer to the renewal")
+        self.assert_alive(client)
+        self.redis.proc.send_signal(signal.SIGCONT)
+        n1.wait_for_log(r"event=cluster_redis_up .*reclaimed=1", timeout=5)
+        self.open_session("bob", "d1", server=n1)
+
     def test_redis_down_and_back(self):
         n1 = self.node("n1", on_redis_down="refuse")
         n2 = self.node("n2", on_redis_down="local")
