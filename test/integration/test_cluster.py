@@ -158,6 +158,28 @@ class ClusterTest(WsgateTestCase):
             time.sleep(0.02)
         self.open_session("alice", "d1", server=n3)
 
+    def test_simultaneous_connects_on_two_nodes_admit_exactly_one(self):
+        n1, n2, _ = self.nodes()
+        for i in range(20):
+            device = "race%d" % i
+            clients = []
+            for server in (n1, n2):  # both handshakes sent before either is read
+                client = self.raw(server)
+                client.send_raw(("GET /ws?token=%s&device=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                 "Sec-WebSocket-Version: 13\r\n\r\n" % (TOKENS["alice"], device)).encode())
+                clients.append(client)
+            outcomes = []
+            for client in clients:
+                self.assert_upgraded(client.read_http_response())
+                try:
+                    self.assertTrue(client.recv_text().startswith('{"type":"welcome"'))
+                    outcomes.append("welcome")
+                except UnexpectedClose as e:
+                    self.assertEqual((e.code, e.reason), (4001, b"repeat connect channel"))
+                    outcomes.append(4001)
+            self.assertEqual(sorted(outcomes, key=str), [4001, "welcome"], device)
+
     def test_replace_old_across_nodes_closes_the_old_with_4002(self):
         n1, n2, _ = self.nodes(on_repeat="replace-old")
         old, old_sid = self.open_session("alice", "d1", server=n1)
