@@ -103,6 +103,11 @@ static const char publish_script[] = "local seq = redis.call('INCR', KEYS[1])\n"
 				     "redis.call('PUBLISH', ARGV[1], seq .. '\\n' .. ARGV[2] .. seq .. ARGV[3])\n"
 				     "return seq\n";
 
+/* KEYS: seq key. ARGV: the last seq this node delivered. A Redis that restarted empty goes on from there. */
+static const char raise_seq_script[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+				       "if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end\n"
+				       "return 0\n";
+
 /* The presence of every live node's sessions: a list of JSON texts. */
 static const char list_script[] = "local out = {}\n"
 				  "for _, n in ipairs(redis.call('SMEMBERS', 'wsgate:nodes')) do\n"
@@ -305,8 +310,7 @@ static void deliver_channel(struct cluster *cl, const char *name, const char *pa
 		return;
 	for (const char *p = payload; p < nl; p++)
 		seq = seq * 10 + (uint64_t)(*p - '0');
-	if (seq <= c->seq)
-		return; /* seen already (a subscription made twice around a reconnect) */
+	/* Redis publishes in seq order and never twice on one subscription: nothing to drop here */
 	c->seq = seq;
 	struct outmsg *msg = outmsg_new(nl + 1, len - (size_t)(nl + 1 - payload));
 	if (!msg)
@@ -975,6 +979,18 @@ static void on_reset_reply(redisAsyncContext *ac, void *r, void *privdata)
 			free(sid);
 		count++;
 	}
+	/* every channel's seq goes on from what its subscribers here last got, never back */
+	for (size_t b = 0; b < cl->remote.bucket_count; b++)
+		for (struct ht_node *nd = cl->remote.buckets[b]; nd; nd = nd->next) {
+			struct remote_channel *rc = lws_container_of(nd, struct remote_channel, node);
+			struct channel *c = router_find(&cl->server->router, rc->name);
+			char key[CLUSTER_KEY_MAX], seq[24];
+			if (!c || !c->seq)
+				continue;
+			snprintf(key, sizeof(key), "wsgate:seq:%s", rc->name);
+			snprintf(seq, sizeof(seq), "%llu", (unsigned long long)c->seq);
+			redisAsyncCommand(cl->cmd, NULL, NULL, "EVAL %s 1 %s %s", raise_seq_script, key, seq);
+		}
 	log_event(LOG_INFO, "cluster_redis_up", "redis=%s node=%s reclaimed=%zu channels=%zu", cl->where, cl->conf.node,
 		  count, cl->remote.count);
 }
