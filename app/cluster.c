@@ -75,8 +75,15 @@ static const char release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] t
 	"  redis.call('DEL', 'wsgate:claims:' .. n, 'wsgate:sessions:' .. n)\n"                                        \
 	"end\n"
 
-/* ARGV: node, ttl_ms. Renews this node; reaps nodes whose key expired. One call per node per ttl/3. */
-static const char heartbeat_script[] = FORGET_NODE "redis.call('SET', 'wsgate:node:' .. ARGV[1], '1', 'PX', ARGV[2])\n"
+/*
+ * ARGV: node, ttl_ms, instance. Renews this node; reaps nodes whose key expired. One call per node per
+ * ttl/3. Returns 0; 1 when this node's key had lapsed (its claims may have been reaped: claim them
+ * again); 2 when another process holds the node's name (nothing renewed).
+ */
+static const char heartbeat_script[] = FORGET_NODE "local key = 'wsgate:node:' .. ARGV[1]\n"
+						   "local cur = redis.call('GET', key)\n"
+						   "if cur and cur ~= ARGV[3] then return 2 end\n"
+						   "redis.call('SET', key, ARGV[3], 'PX', ARGV[2])\n"
 						   "redis.call('SADD', 'wsgate:nodes', ARGV[1])\n"
 						   "for _, n in ipairs(redis.call('SMEMBERS', 'wsgate:nodes')) do\n"
 						   "  if redis.call('EXISTS', 'wsgate:node:' .. n) == 0 then\n"
@@ -84,11 +91,13 @@ static const char heartbeat_script[] = FORGET_NODE "redis.call('SET', 'wsgate:no
 						   "    redis.call('SREM', 'wsgate:nodes', n)\n"
 						   "  end\n"
 						   "end\n"
+						   "if not cur then return 1 end\n"
 						   "return 0\n";
 
-/* ARGV: node, ttl_ms. A (re)connected node starts clean (a previous process of it left claims), then re-claims. */
+/* ARGV: node, ttl_ms, instance. A (re)connected node starts clean (a previous process of it left claims), then
+ * re-claims. */
 static const char reset_script[] = FORGET_NODE "forget(ARGV[1])\n"
-					       "redis.call('SET', 'wsgate:node:' .. ARGV[1], '1', 'PX', ARGV[2])\n"
+					       "redis.call('SET', 'wsgate:node:' .. ARGV[1], ARGV[3], 'PX', ARGV[2])\n"
 					       "redis.call('SADD', 'wsgate:nodes', ARGV[1])\n"
 					       "return 0\n";
 
@@ -157,6 +166,7 @@ struct cluster {
 	uint64_t key[2];
 	char prefix[32]; /* "wsgate:DB:" for pub/sub channel names */
 	char ctl_channel[160], all_channel[64], ctl_prefix[64];
+	char instance[17]; /* this process, in its node key: two processes with one node name are told */
 	/* the hot scripts go as EVALSHA: loaded on every (re)connect, before any use on that connection */
 	char claim_sha[2 * SHA_DIGEST_LENGTH + 1], release_sha[2 * SHA_DIGEST_LENGTH + 1],
 		publish_sha[2 * SHA_DIGEST_LENGTH + 1];
@@ -1065,7 +1075,8 @@ static void connect_redis(struct cluster *cl)
 		redisAsyncCommand(cl->cmd, on_setup_reply, "SELECT", "SELECT %d", cl->conf.url.db);
 	load_scripts(cl);
 	snprintf(ttl, sizeof(ttl), "%u", cl->conf.claim_ttl_ms);
-	redisAsyncCommand(cl->cmd, on_reset_reply, cl, "EVAL %s 0 %s %s", reset_script, cl->conf.node, ttl);
+	redisAsyncCommand(cl->cmd, on_reset_reply, cl, "EVAL %s 0 %s %s %s", reset_script, cl->conf.node, ttl,
+			  cl->instance);
 	redisAsyncCommand(cl->sub, on_sub_message, cl, "SUBSCRIBE %s %s", cl->ctl_channel, cl->all_channel);
 }
 
@@ -1090,6 +1101,19 @@ static void on_renew_reply(redisAsyncContext *ac, void *r, void *privdata)
 	cl->is_renew_outstanding = false;
 	if (reply->type == REDIS_REPLY_ERROR)
 		log_event(LOG_ERROR, "cluster", "msg=\"renewal failed: %s\"", reply->str);
+	else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
+		log_event(LOG_ERROR, "cluster_node_taken",
+			  "node=%s msg=\"another process uses this cluster.node: each node needs its own name\"",
+			  cl->conf.node);
+	else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 && cl->cmd) {
+		/* renewed too late: others may have reaped our claims, so take them again */
+		char ttl[16];
+		log_event(LOG_WARN, "cluster_claims_lapsed", "node=%s msg=\"claiming this node's sessions again\"",
+			  cl->conf.node);
+		snprintf(ttl, sizeof(ttl), "%u", cl->conf.claim_ttl_ms);
+		redisAsyncCommand(cl->cmd, on_reset_reply, cl, "EVAL %s 0 %s %s %s", reset_script, cl->conf.node, ttl,
+				  cl->instance);
+	}
 }
 
 /* Every claim_ttl_ms / 3: one command renews every claim of this node (its node key) and reaps dead nodes. */
@@ -1111,7 +1135,8 @@ static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
 	snprintf(ttl, sizeof(ttl), "%u", cl->conf.claim_ttl_ms);
 	cl->renew_sent_ms = util_now_ms();
 	cl->is_renew_outstanding = true;
-	redisAsyncCommand(cl->cmd, on_renew_reply, cl, "EVAL %s 0 %s %s", heartbeat_script, cl->conf.node, ttl);
+	redisAsyncCommand(cl->cmd, on_renew_reply, cl, "EVAL %s 0 %s %s %s", heartbeat_script, cl->conf.node, ttl,
+			  cl->instance);
 }
 
 int cluster_init(struct wsg_server *server)
@@ -1135,6 +1160,10 @@ int cluster_init(struct wsg_server *server)
 	snprintf(cl->ctl_channel, sizeof(cl->ctl_channel), "%s%s", cl->ctl_prefix, conf->node);
 	snprintf(cl->all_channel, sizeof(cl->all_channel), "%sall", cl->prefix);
 	cl->backoff_ms = CLUSTER_BACKOFF_MIN_MS;
+	if (util_random_hex(cl->instance, sizeof(cl->instance) / 2)) {
+		free(cl);
+		return -1;
+	}
 	script_sha(claim_script, cl->claim_sha);
 	script_sha(release_script, cl->release_sha);
 	script_sha(publish_script, cl->publish_sha);

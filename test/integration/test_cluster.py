@@ -334,6 +334,20 @@ class ClusterTest(WsgateTestCase):
             time.sleep(0.05)
         self.assertEqual(self.redis.command("EXISTS", "wsgate:sessions:n1"), 0)
 
+    def test_a_lapsed_node_claims_again_and_a_shared_node_name_is_reported(self):
+        n1 = self.node("n1")
+        client, sid = self.open_session("alice", "d1", server=n1)
+        # as if this node's key had expired and another node had reaped its claims
+        self.redis.command("DEL", "wsgate:node:n1", "wsgate:claim:alice/d1")
+        n1.wait_for_log(r"event=cluster_claims_lapsed node=n1", timeout=CLAIM_TTL_MS / 1000 + 1)
+        deadline = time.monotonic() + 2
+        while self.redis.command("GET", "wsgate:claim:alice/d1") != "n1/" + sid:
+            self.assertLess(time.monotonic(), deadline, "not claimed again")
+            time.sleep(0.02)
+        self.assert_alive(client)
+        self.redis.command("SET", "wsgate:node:n1", "another-process", "PX", "60000")
+        n1.wait_for_log(r"event=cluster_node_taken node=n1", timeout=CLAIM_TTL_MS / 1000 + 1)
+
     def test_clean_stop_frees_claims_at_once(self):
         n1 = WsgateServer(self.workdir, {
             "tokens": tokens(),
