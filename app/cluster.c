@@ -312,19 +312,31 @@ static void on_router_event(void *ctx, enum router_event event, const struct cha
 /* A channel message from Redis, "SEQ\nDELIVERY": framed once, queued for every local subscriber. */
 static void deliver_channel(struct cluster *cl, const char *name, const char *payload, size_t len)
 {
-	struct channel *c = router_find(&cl->server->router, name);
+	struct router *router = &cl->server->router;
+	struct channel *c = router_find(router, name);
 	const char *nl = memchr(payload, '\n', len);
-	uint64_t seq = 0;
+	uint64_t seq = 0, now_ms = util_now_ms();
+	bool is_oom;
 
-	if (!c || !nl)
+	/* no local subscriber any more (it may stay for its history): an unsubscribe is on its way */
+	if (!c || !c->count || !nl)
 		return;
 	for (const char *p = payload; p < nl; p++)
 		seq = seq * 10 + (uint64_t)(*p - '0');
-	/* Redis publishes in seq order and never twice on one subscription: nothing to drop here */
-	c->seq = seq;
+	if (!seq)
+		return;
+	/* this node's history of the channel (app/history.h), kept as a publish here would keep it */
+	if (!c->history && !c->is_history_off) {
+		struct wsg_history_limits conf = config_history_limits(cl->server->config, name);
+		struct history_limits limits = { conf.size, conf.ttl_ms };
+		router_open(router, name, &limits, &is_oom);
+	}
 	struct outmsg *msg = outmsg_new(nl + 1, len - (size_t)(nl + 1 - payload));
 	if (!msg)
 		return;
+	/* Redis publishes in seq order and never twice on one subscription: recorded as that seq */
+	c->seq = seq - 1;
+	router_record(router, c, msg, now_ms);
 	for (struct subscription *sub = c->first; sub; sub = sub->channel_next)
 		session_queue(sub->owner, msg);
 	outmsg_unref(msg);
