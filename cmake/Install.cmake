@@ -3,7 +3,7 @@
 #   bin/wsgate
 #   etc/wsgate/wsgate.conf              the reference configuration, never overwritten
 #   lib/systemd/system/wsgate.service   (WSGATE_SYSTEMD_UNITDIR)
-#   share/doc/wsgate/README.md, share/doc/wsgate/nginx/wsgate.conf
+#   share/doc/wsgate/README.md, share/doc/wsgate/nginx/wsgate.conf and wsgate-upstream.conf
 #   share/wsgate/www/                   when www/ exists
 #   share/man/man8/wsgate.8.gz, share/man/man5/wsgate.conf.5.gz
 # With CMAKE_INSTALL_PREFIX=/usr the configuration goes to /etc (GNUInstallDirs'
@@ -106,7 +106,8 @@ add_custom_target(wsgate_man ALL DEPENDS "${wsgate_gen}/wsgate.8.gz" "${wsgate_g
 install(TARGETS wsgate RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 install(FILES "${wsgate_gen}/wsgate.service" DESTINATION "${WSGATE_SYSTEMD_UNITDIR}")
 install(FILES "${CMAKE_SOURCE_DIR}/README.md" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
-install(FILES "${CMAKE_SOURCE_DIR}/conf/nginx/wsgate.conf" DESTINATION "${CMAKE_INSTALL_DOCDIR}/nginx")
+install(FILES "${CMAKE_SOURCE_DIR}/conf/nginx/wsgate.conf" "${CMAKE_SOURCE_DIR}/conf/nginx/wsgate-upstream.conf"
+        DESTINATION "${CMAKE_INSTALL_DOCDIR}/nginx")
 install(FILES "${wsgate_gen}/wsgate.8.gz" DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
 install(FILES "${wsgate_gen}/wsgate.conf.5.gz" DESTINATION "${CMAKE_INSTALL_MANDIR}/man5")
 if(EXISTS "${CMAKE_SOURCE_DIR}/www")

@@ -24,6 +24,7 @@ $confdir/wsgate.conf
 $unitdir/wsgate.service
 $docdir/README.md
 $docdir/nginx/wsgate.conf
+$docdir/nginx/wsgate-upstream.conf
 $mandir/man8/wsgate.8.gz
 $mandir/man5/wsgate.conf.5.gz"
 if [[ -d $repo/www ]]; then

@@ -79,6 +79,7 @@ expected="/etc/wsgate/wsgate.conf
 /usr/bin/wsgate
 /usr/share/doc/wsgate/README.md
 /usr/share/doc/wsgate/nginx/wsgate.conf
+/usr/share/doc/wsgate/nginx/wsgate-upstream.conf
 /usr/share/man/man5/wsgate.conf.5.gz
 /usr/share/man/man8/wsgate.8.gz"
 if [[ -d www ]]; then
