@@ -154,12 +154,15 @@ class BurstTest(WsgateTestCase):
         # a second burst: what the first left behind is reused, nothing grows
         # (heap fragmentation moves it a few percent either way)
         self.burst(server)
-        second = self.settled_rss(pid, first * 1.10)
+        second = self.settled_rss(pid, first * 1.15)
         print("\nburst: %d attempts from %d sources in %.1fs (%.0f/s): %s; RSS baseline %d kB, "
               "after the first burst %d kB (%+.1f%%), after the second %d kB (%+.1f%% on the first)"
               % (ATTEMPTS, len(SOURCES), elapsed, ATTEMPTS / elapsed, statuses, baseline, first,
                  100.0 * (first - baseline) / baseline, second, 100.0 * (second - first) / first))
-        self.assertLessEqual(second, first * 1.10, "RSS grew by a second burst: a leak")
+        # fragmentation alone has moved it up to +7%; a leak of 100 bytes an attempt is +18%
+        self.assertLessEqual(second, first * 1.15, "RSS grew by a second burst: a leak")
+        self.assertLessEqual(second, baseline + MAX_SESSIONS * 8,
+                             "RSS %d kB after the second burst, baseline %d kB" % (second, baseline))
         if TRIMS_WHEN_IDLE:
             self.assertLessEqual(first, baseline * 1.05,
                                  "RSS %d kB after the burst, baseline %d kB" % (first, baseline))
