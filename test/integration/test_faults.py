@@ -1,11 +1,12 @@
 """Faults: wsgate killed with SIGKILL (no close frames, no clean-up) and
 started again at once on the same port. The new process must bind although
-the old one's connections still hold the port (FIN_WAIT, TIME_WAIT: no
+the old one's connections still hold the port (FIN-WAIT, TIME-WAIT: no
 "address in use"), and every client must get its session back at once with
 the same user and device: nothing of the old process is left in the way."""
 
 import json
 import signal
+import subprocess
 import time
 
 from wsgate_harness import TOKENS, WsgateTestCase, main
@@ -37,7 +38,10 @@ class KillAndRestartTest(WsgateTestCase):
         server.send_signal(signal.SIGKILL)
         self.assertEqual(server.proc.wait(timeout=5), -signal.SIGKILL)
         # start again at once, while the clients still hold their ends of the
-        # old connections open (the server's ends sit in FIN_WAIT2 on the port)
+        # old connections open: the server's ends still hold the port
+        held = subprocess.run(["ss", "-Htan", "sport = :%d" % server.port], capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+        self.assertGreater(len(held), 0, "no old connection holds the port: nothing tested")
         started = time.monotonic()
         server.start()
         self.assertLess(time.monotonic() - started, 2.0, "restart took too long")
