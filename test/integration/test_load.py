@@ -1,6 +1,6 @@
 """Load: 10,000 sessions subscribed to one channel, a publish to all of them
 every 100 ms through POST /api/publish. Every publish reaches every session
-(delivered = 10,000), no subscriber that keeps reading sees a gap in the
+(delivered = 10,000, seq 1, 2, 3 ...), no subscriber that keeps reading sees a gap in the
 channel's seq, and no session is dropped. The subscribers are one C process,
 build/wsgate-load (test/integration/load_client.c). Runs 10 s by default;
 WSGATE_LOAD_SECONDS=60 for the full minute, WSGATE_LOAD_SESSIONS to change
@@ -87,11 +87,15 @@ class LoadTest(WsgateTestCase):
                 elif pause < -INTERVAL:
                     late += 1
                 futures.append(pool.submit(publish, n))
+            seqs = []
             for n, future in enumerate(futures, 1):
                 response = future.result()
                 self.assertEqual(response.status, 200, repr(response))
-                self.assertEqual(json.loads(response.body), {"delivered": SESSIONS},
-                                 "publish %d" % n)
+                answer = json.loads(response.body)
+                self.assertEqual(answer["delivered"], SESSIONS, "publish %d: %r" % (n, answer))
+                seqs.append(answer["seq"])
+            # each publish numbered once, in some order (they overlap): 1 .. publishes
+            self.assertEqual(sorted(seqs), list(range(1, publishes + 1)))
         elapsed = time.monotonic() - started
         durations.sort()
         self.assertEqual(self.metrics()["wsgate_sessions_open"], SESSIONS)
