@@ -994,6 +994,34 @@ static struct wsg_config *config_defaults(const char *path)
 	return c;
 }
 
+/*
+ * A config that holds secrets (tokens or api.keys) must not be open to
+ * "others": group access is fine (the package installs it root:wsgate 640),
+ * world access is refused at load and at reload, naming the file and the fix.
+ * The mode is taken from the file as read, not from a later stat by name.
+ */
+static int check_secret_file_mode(FILE *f, const char *path, const config_setting_t *root, char *err, size_t errlen)
+{
+	const config_setting_t *api = config_setting_get_member(root, "api");
+	const config_setting_t *keys =
+		api && config_setting_is_group(api) ? config_setting_get_member(api, "keys") : NULL;
+	struct stat st;
+
+	if (!config_setting_get_member(root, "tokens") && !(keys && config_setting_length(keys) > 0))
+		return 0;
+	if (fstat(fileno(f), &st)) {
+		snprintf(err, errlen, "%s: cannot stat the file: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!(st.st_mode & S_IRWXO))
+		return 0;
+	snprintf(err, errlen,
+		 "%s: holds tokens or API keys and is accessible by others (mode %04o); "
+		 "chmod o-rwx it (600, or 640 with the server's group)",
+		 path, (unsigned)(st.st_mode & 07777));
+	return -1;
+}
+
 int config_load(const char *path, struct wsg_config **out, char *err, size_t errlen)
 {
 	static const char *const known[] = { "listen",	 "listen_tls",	"proxy",    "websocket", "auth",
@@ -1003,17 +1031,22 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	struct loader ld = { path, err, errlen };
 	struct wsg_config *c = NULL;
 	config_t cfg;
+	FILE *f = NULL;
 	int rc = -1;
 
 	*out = NULL;
 	config_init(&cfg);
-	if (!config_read_file(&cfg, path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s: cannot read the file", path);
-		else
-			fail_at(&ld, config_error_line(&cfg), "%s", config_error_text(&cfg));
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read the file", path);
 		goto out;
 	}
+	if (!config_read(&cfg, f)) {
+		fail_at(&ld, config_error_line(&cfg), "%s", config_error_text(&cfg));
+		goto out;
+	}
+	if (check_secret_file_mode(f, path, config_root_setting(&cfg), err, errlen))
+		goto out;
 	c = config_defaults(path);
 	if (!c) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -1033,6 +1066,8 @@ int config_load(const char *path, struct wsg_config **out, char *err, size_t err
 	c = NULL;
 	rc = 0;
 out:
+	if (f)
+		fclose(f);
 	config_free(c);
 	config_destroy(&cfg);
 	return rc;

@@ -228,6 +228,7 @@ class Bench:
             sys.exit("bench: cannot set the port in conf/bench/wsgate-bench.conf")
         path = os.path.join(self.work, "wsgate-%d.conf" % port)
         open(path, "w").write(text)
+        os.chmod(path, 0o600)  # it holds tokens: wsgate refuses a config open to others
         return path
 
     def start_server(self, peer, interval=None, timeout=None, broadcast=False):

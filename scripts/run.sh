@@ -8,4 +8,5 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 scripts/gen-certs.sh # the default config's wss listener; kept when present
+chmod o-rwx conf/wsgate.conf # it holds tokens, git checks it out 644, and wsgate refuses it open to others
 exec build/wsgate -c conf/wsgate.conf "$@"

@@ -115,7 +115,9 @@ export class Wsgate {
     );
     this.confPath = path.join(this.workdir, `wsgate-${this.port}.conf`);
     this.logPath = path.join(this.workdir, `wsgate-${this.port}.log`);
-    fs.writeFileSync(this.confPath, Object.entries(this.config).map(([k, v]) => `${k} = ${render(v)};\n`).join(""));
+    // it holds tokens: wsgate refuses a config open to others
+    fs.writeFileSync(this.confPath, Object.entries(this.config).map(([k, v]) => `${k} = ${render(v)};\n`).join(""), { mode: 0o600 });
+    fs.chmodSync(this.confPath, 0o600);
     return this;
   }
 

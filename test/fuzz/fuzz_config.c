@@ -10,6 +10,7 @@
  * skipped: the config is the operator's, and reading a device is not a parser bug.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <ftw.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -45,6 +46,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(path, sizeof(path), "%s/wsgate.conf", dir);
+	/* 600: a config holding tokens that others may read is refused (fopen "w" keeps this mode) */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		abort();
+	close(fd);
 	atexit(cleanup);
 	return 0;
 }

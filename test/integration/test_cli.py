@@ -12,6 +12,7 @@ class CommandLineTest(WsgateTestCase):
         path = os.path.join(self.workdir, name)
         with open(path, "w") as f:
             f.write(text)
+        os.chmod(path, 0o600)       # it holds tokens
         return path
 
     def config_text(self, **overrides):
@@ -50,6 +51,23 @@ class CommandLineTest(WsgateTestCase):
         path, rc, output = self.check(self.config_text())
         self.assertEqual(rc, 0, output)
         self.assertIn("configuration %s is ok" % path, output.splitlines())
+
+    def test_config_with_tokens_open_to_others_is_refused(self):
+        """Mode 644 (others may read the tokens): -t and a start both exit 1
+        naming the file and the fix; 640 (owner and group) is fine."""
+        path = self.write_config(self.config_text())
+        expected = ("%s: holds tokens or API keys and is accessible by others (mode 0644); "
+                    "chmod o-rwx it (600, or 640 with the server's group)" % path)
+        os.chmod(path, 0o644)
+        for args in (["-t", "-c", path], ["-c", path]):
+            result = run_binary(args)
+            output = result.stdout + result.stderr
+            self.assertEqual(result.returncode, 1, output)
+            self.assertIn(expected, output.splitlines())
+            self.assertNotIn("alice-secret", output)
+        os.chmod(path, 0o640)
+        result = run_binary(["-t", "-c", path])
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_check_valid_config_with_origins_and_close_mode(self):
         text = self.config_text(auth={"reject": "close", "origins": ["https://app.example.com"]},

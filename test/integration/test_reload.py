@@ -50,6 +50,7 @@ class ReloadTestCase(WsgateTestCase):
         # atomically, as operators should: a reload may be reading the file right now
         with open(self.server.conf_path + ".new", "w") as f:
             f.write(text)
+        os.chmod(self.server.conf_path + ".new", 0o600)     # it holds tokens
         os.replace(self.server.conf_path + ".new", self.server.conf_path)
         return text
 
@@ -148,6 +149,22 @@ class ReloadTest(ReloadTestCase):
         alice.send_text('{"type":"subscribe","channel":"news","id":1}')
         self.assertEqual(alice.recv_json()["code"], "forbidden")
         self.assertEqual(self.session_ids(), {("alice", "d1"): alice_id})
+
+    def test_file_opened_to_others_is_refused_and_changes_nothing(self):
+        self.start()
+        alice, alice_id = self.open_session("alice", "d1")
+        expected = ("%s: holds tokens or API keys and is accessible by others (mode 0604); "
+                    "chmod o-rwx it (600, or 640 with the server's group)" % self.server.conf_path)
+        os.chmod(self.server.conf_path, 0o604)
+        line = self.reload_by_signal("reload_failed")
+        self.assertIn(expected.replace('"', '\\"'), line)
+        response = self.reload_by_api()
+        self.assertEqual(response.status, 400, repr(response))
+        self.assertEqual(json.loads(response.body), {"error": expected})
+        self.assert_alive(alice)
+        self.assertEqual(self.session_ids(), {("alice", "d1"): alice_id})
+        os.chmod(self.server.conf_path, 0o640)
+        self.assertEqual(self.reload_by_api().status, 200)
 
     def test_broken_files_are_refused_and_change_nothing(self):
         self.start()

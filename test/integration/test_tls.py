@@ -235,6 +235,7 @@ class TlsConfigCheckTest(TlsTestBase):
         path = os.path.join(self.workdir, "wsgate.conf")
         with open(path, "w") as f:
             f.write(text)
+        os.chmod(path, 0o600)       # it holds tokens
         result = run_binary(["-t", "-c", path])
         return path, result.returncode, result.stdout + result.stderr
 
@@ -299,6 +300,7 @@ class TlsConfigCheckTest(TlsTestBase):
         with open(path, "w") as f:
             f.write(self.config_text({"address": HOST, "port": 8443, "cert": "../certs/server.crt",
                                       "key": "../certs/server.key"}))
+        os.chmod(path, 0o600)       # it holds tokens
         result = subprocess.run([binary(), "-t", "-c", path], cwd="/",
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                 timeout=10)
@@ -333,6 +335,7 @@ class TlsConfigCheckTest(TlsTestBase):
         with open(path, "w") as f:
             f.write(self.config_text({"address": HOST, "port": 8443, "cert": self.cert,
                                       "key": key}))
+        os.chmod(path, 0o600)       # it holds tokens
         result = run_binary(["-c", path])
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
         self.assertIn("readable by others than its owner", result.stdout + result.stderr)

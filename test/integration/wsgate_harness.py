@@ -241,6 +241,7 @@ class WsgateServer:
             self.log_path = collected_log_path(self.config, self.port)
         with open(self.conf_path, "w") as f:
             f.write(to_libconfig(self.config))
+        os.chmod(self.conf_path, 0o600)     # it holds tokens: wsgate refuses it open to others
         self.proc = None
         self.exit_code = None
 

@@ -45,8 +45,14 @@ conf=$stage$confdir/wsgate.conf
 grep -qx "  root = \"$wwwdir\";" "$conf" || fail "http.root is not $wwwdir"
 staged=$stage$confdir/staged.conf
 sed "s|^  root = \"$wwwdir\";|  root = \"$stage$wwwdir\";|" "$conf" >"$staged"
+chmod 640 "$staged" # as installed: it holds tokens
 out=$("$wsgate" -t -c "$staged" 2>&1) || fail "wsgate -t on the installed configuration: $out"
 [[ $out == "configuration $staged is ok" ]] || fail "wsgate -t printed: $out"
+chmod 644 "$staged"
+out=$("$wsgate" -t -c "$staged" 2>&1) && fail "wsgate -t passes on a configuration readable by others"
+[[ $out == "$staged: holds tokens or API keys and is accessible by others (mode 0644); chmod o-rwx it"* ]] ||
+	fail "wsgate -t on a 644 configuration printed: $out"
+chmod 640 "$staged"
 ! grep -q '^[^#]*"\.\./' "$conf" || fail "a ../ path is active in the installed configuration"
 grep -q '^# listen_tls = {' "$conf" || fail "listen_tls is not commented out"
 echo "ok - wsgate -t passes on the installed configuration"
@@ -54,6 +60,7 @@ echo "ok - wsgate -t passes on the installed configuration"
 # The documented way to turn on wss: certificates in CONFDIR/certs/, group uncommented.
 "$repo/scripts/gen-certs.sh" "$stage$confdir/certs" >/dev/null
 sed -e '/^# listen_tls = {/,/^# };/s/^# \{0,1\}//' "$staged" >"$stage$confdir/tls.conf"
+chmod 640 "$stage$confdir/tls.conf"
 grep -q '^  cert = "certs/server.crt";' "$stage$confdir/tls.conf" || fail "no cert = \"certs/server.crt\" in listen_tls"
 out=$("$wsgate" -t -c "$stage$confdir/tls.conf" 2>&1) || fail "wsgate -t with listen_tls and CONFDIR/certs: $out"
 mv "$stage$confdir/certs" "$stage$confdir/certs.away"

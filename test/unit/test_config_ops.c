@@ -150,6 +150,87 @@ static void test_tokens_file_readable_by_others_is_refused(void)
 	expect_error("tokens_file = \"tokens.conf\";\n", ONE_TOKEN, 0604, "wsgate.conf", 1, message);
 }
 
+/* The config itself, written with mode; 0 when it loads, the message in err when not. */
+static int load_main_with_mode(const char *main_text, const char *tokens_text, mode_t mode, char *err, size_t errlen)
+{
+	char path[600], tpath[600];
+	struct wsg_config *c = NULL;
+
+	err[0] = '\0';
+	if (tokens_text && !write_file("tokens.conf", tokens_text, 0600, tpath, sizeof(tpath)))
+		return -2;
+	if (!write_file("wsgate.conf", main_text, mode, path, sizeof(path)))
+		return -2;
+	int rc = config_load(path, &c, err, errlen);
+	CHECK(rc == 0 ? c != NULL : c == NULL);
+	config_free(c);
+	unlink(path);
+	if (tokens_text)
+		unlink(tpath);
+	return rc;
+}
+
+static void expect_mode_refused(const char *main_text, const char *tokens_text, mode_t mode)
+{
+	char err[1024], expected[2048];
+
+	CHECK_EQ_INT(load_main_with_mode(main_text, tokens_text, mode, err, sizeof(err)), -1);
+	snprintf(expected, sizeof(expected),
+		 "%s/wsgate.conf: holds tokens or API keys and is accessible by others (mode %04o); "
+		 "chmod o-rwx it (600, or 640 with the server's group)",
+		 dir, (unsigned)mode);
+	CHECK_EQ_STR(err, expected);
+}
+
+static void expect_mode_accepted(const char *main_text, const char *tokens_text, mode_t mode)
+{
+	char err[1024];
+
+	if (!CHECK_EQ_INT(load_main_with_mode(main_text, tokens_text, mode, err, sizeof(err)), 0))
+		fprintf(stderr, "    mode %04o: %s\n", (unsigned)mode, err);
+}
+
+static void test_config_with_tokens_open_to_others_is_refused(void)
+{
+	expect_mode_refused(ONE_TOKEN, NULL, 0644);
+	expect_mode_refused(ONE_TOKEN, NULL, 0604);
+	expect_mode_refused(ONE_TOKEN, NULL, 0602);
+	expect_mode_refused(ONE_TOKEN, NULL, 0601);
+	expect_mode_refused(ONE_TOKEN, NULL, 0666);
+	/* owner and group only: the package installs it root:wsgate 640 */
+	expect_mode_accepted(ONE_TOKEN, NULL, 0600);
+	expect_mode_accepted(ONE_TOKEN, NULL, 0640);
+	expect_mode_accepted(ONE_TOKEN, NULL, 0660);
+	expect_mode_accepted(ONE_TOKEN, NULL, 0400);
+}
+
+static void test_config_with_api_keys_open_to_others_is_refused(void)
+{
+	static const char main_text[] = "api = { keys = [ \"0123456789abcdef\" ]; };\ntokens_file = \"tokens.conf\";\n";
+
+	expect_mode_refused(main_text, ONE_TOKEN, 0644);
+	expect_mode_accepted(main_text, ONE_TOKEN, 0640);
+}
+
+static void test_config_without_secrets_may_be_world_readable(void)
+{
+	/* the tokens live in tokens_file (checked on its own, 600): the main file holds no secret */
+	expect_mode_accepted("listen = { port = 9000; };\ntokens_file = \"tokens.conf\";\n", ONE_TOKEN, 0644);
+	expect_mode_accepted("api = { keys = [ ]; };\ntokens_file = \"tokens.conf\";\n", ONE_TOKEN, 0644);
+}
+
+static void test_mode_is_checked_after_syntax(void)
+{
+	char err[1024], expected[1024];
+
+	/* a syntax error is reported as such whatever the mode, with its line */
+	CHECK_EQ_INT(load_main_with_mode("tokens = ( { token = \"s\"; user = \"a\"; } )\nlisten = ;\n", NULL, 0644, err,
+					 sizeof(err)),
+		     -1);
+	snprintf(expected, sizeof(expected), "%s/wsgate.conf:2: syntax error", dir);
+	CHECK_EQ_STR(err, expected);
+}
+
 static void test_tokens_file_missing(void)
 {
 	char message[1024];
@@ -342,6 +423,10 @@ int main(void)
 	RUN(test_find_token_by_digest);
 	RUN(test_restart_keys_keep_the_running_values);
 	RUN(test_restart_keys_count_past_max);
+	RUN(test_config_with_tokens_open_to_others_is_refused);
+	RUN(test_config_with_api_keys_open_to_others_is_refused);
+	RUN(test_config_without_secrets_may_be_world_readable);
+	RUN(test_mode_is_checked_after_syntax);
 	rmdir(dir);
 	return check_summary();
 }
