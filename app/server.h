@@ -33,6 +33,10 @@ struct wsg_server {
 	struct hb_policy heartbeat;
 	lws_sorted_usec_list_t tick;
 	size_t live_sessions; /* upgraded connections, admitted or being refused */
+	struct memory_trim {
+		uint64_t last_ms, handshakes;
+		size_t sessions, peak_sessions;
+	} trim; /* when freed memory last went back to the system (server.c) */
 	/*
 	 * Our own libev loop (epoll), lent to lws: lws's built-in loop polls
 	 * every descriptor on each wakeup, O(sessions) per ping or pong.

@@ -22,7 +22,7 @@ ATTEMPT_TIMEOUT = 10.0      # an attempt with no answer by then is a failure
 SANITIZED = os.environ.get("WSGATE_TEST_SANITIZED") == "1"
 # True once wsgate gives freed heap back when idle (malloc_trim(0) in its loop):
 # then RSS must return to within 5% of the baseline, not only stop growing.
-TRIMS_WHEN_IDLE = False
+TRIMS_WHEN_IDLE = True
 
 
 def rss_kb(pid):
