@@ -62,26 +62,44 @@ static struct wsg_ops *ops_of(const struct wsg_server *server)
 
 /* ---- token expiry ---- */
 
-static struct session *session_of_expiry(struct hb_timer *t)
+/* Only sessions whose token expires have one: an idle session pays a pointer, not a timer. */
+struct session_expiry {
+	struct hb_timer timer;
+	struct session *session;
+};
+
+static void cancel_expiry(struct wsg_ops *ops, struct session *s)
 {
-	return lws_container_of(t, struct session, expiry);
+	if (!s->expiry)
+		return;
+	hb_wheel_cancel(&ops->expiry, &s->expiry->timer);
+	free(s->expiry);
+	s->expiry = NULL;
 }
 
 /* The token's wall-clock expiry as a deadline on the monotonic clock the wheel runs on. */
 static void arm_expiry(struct wsg_ops *ops, struct session *s)
 {
 	if (!s->token || !s->token->expires_ms) {
-		hb_wheel_cancel(&ops->expiry, &s->expiry);
+		cancel_expiry(ops, s);
 		return;
+	}
+	if (!s->expiry) {
+		s->expiry = calloc(1, sizeof(*s->expiry));
+		if (!s->expiry) {
+			session_close(s, WSG_CLOSE_INTERNAL_ERROR, NULL); /* its expiry could not be kept */
+			return;
+		}
+		s->expiry->session = s;
 	}
 	uint64_t wall = util_wall_ms(), now = util_now_ms();
 	uint64_t left = s->token->expires_ms > wall ? s->token->expires_ms - wall : 0;
-	hb_wheel_arm(&ops->expiry, &s->expiry, now + left);
+	hb_wheel_arm(&ops->expiry, &s->expiry->timer, now + left);
 }
 
 static void on_expiry_due(struct hb_timer *timer, void *ctx)
 {
-	struct session *s = session_of_expiry(timer);
+	struct session *s = lws_container_of(timer, struct session_expiry, timer)->session;
 
 	(void)ctx;
 	if (session_has_close(s))
@@ -96,7 +114,7 @@ void ops_session_admitted(struct session *s)
 
 void ops_session_end(struct session *s)
 {
-	hb_wheel_cancel(&ops_of(s->server)->expiry, &s->expiry);
+	cancel_expiry(ops_of(s->server), s);
 }
 
 /* ---- reload ---- */

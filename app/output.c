@@ -187,6 +187,8 @@ static void flush(struct session *s)
 		if (!n || write_raw(s, start, n))
 			break;
 	}
+	if (s->close_state == CLOSE_SENT && s->is_close_final)
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC); /* lws flushes, then ends TCP */
 	adjust_rx(s);
 }
 

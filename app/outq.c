@@ -53,7 +53,6 @@ int outq_push(struct outq *q, struct outmsg *msg)
 	else
 		q->head = item;
 	q->tail = item;
-	q->count++;
 	q->bytes += msg->len;
 	return 0;
 }
@@ -67,7 +66,6 @@ void outq_pop(struct outq *q)
 	q->head = item->next;
 	if (!q->head)
 		q->tail = NULL;
-	q->count--;
 	q->bytes -= item->msg->len;
 	outmsg_unref(item->msg);
 	free(item);

@@ -29,8 +29,7 @@ struct outq_item {
 
 struct outq {
 	struct outq_item *head, *tail;
-	size_t bytes;	/* framed bytes queued */
-	unsigned count; /* messages queued */
+	size_t bytes; /* framed bytes queued */
 };
 
 /* A new text frame holding a copy of payload, with one reference. */

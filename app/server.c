@@ -318,6 +318,31 @@ void session_established(struct session *s)
 	admit(s);
 }
 
+/* The close reason as the session's own copy of text (a client's, or one not in the table). */
+static void keep_reason(struct session *s, const void *text, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	s->is_reason_owned = copy != NULL;
+	if (!copy) {
+		s->close_reason = "";
+		s->close_reason_len = 0;
+		return;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	s->close_reason = copy;
+	s->close_reason_len = (uint8_t)len;
+}
+
+static void drop_reason(struct session *s)
+{
+	if (s->is_reason_owned)
+		free((char *)s->close_reason);
+	s->is_reason_owned = false;
+	s->close_reason = NULL;
+}
+
 void session_close(struct session *s, int code, const char *reason)
 {
 	const struct wsg_close_info *info = closecode_find(code);
@@ -326,15 +351,15 @@ void session_close(struct session *s, int code, const char *reason)
 		return;
 	s->close_state = CLOSE_DECIDED;
 	s->closed_by = CLOSED_BY_SERVER;
+	/* waiting for the close handshake of a peer that is gone or not reading only costs time */
+	s->is_close_final = code == WSG_CLOSE_HEARTBEAT_TIMEOUT || code == WSG_CLOSE_SLOW_CONSUMER;
 	s->token = NULL; /* past every permission check; a reload frees the entries of the config it replaces */
 	s->close_code = code;
-	if (!reason || (info && !strcmp(reason, info->reason))) {
+	if (!reason || (info && !strcmp(reason, info->reason)))
 		s->close_reason = info ? info->reason : "";
-	} else {
-		s->close_reason_copy = strdup(reason);
-		s->close_reason = s->close_reason_copy ? s->close_reason_copy : "";
-	}
-	s->close_reason_len = closecode_reason_len(s->close_reason, strlen(s->close_reason));
+	else
+		keep_reason(s, reason, strlen(reason));
+	s->close_reason_len = (uint8_t)closecode_reason_len(s->close_reason, strlen(s->close_reason));
 	/* out of the registry now: its (user, device) is free for a reconnect at once */
 	registry_remove(&s->server->registry, &s->entry);
 	output_mark(s);
@@ -458,15 +483,7 @@ int session_peer_closed(struct session *s, const unsigned char *payload, size_t 
 		s->close_code = 1005; /* RFC 6455 7.1.5: no status code was present */
 	} else {
 		s->close_code = (payload[0] << 8) | payload[1];
-		s->close_reason_len = len - 2 < WSG_CLOSE_REASON_MAX ? len - 2 : WSG_CLOSE_REASON_MAX;
-		s->close_reason_copy = malloc(s->close_reason_len + 1);
-		if (s->close_reason_copy) {
-			memcpy(s->close_reason_copy, payload + 2, s->close_reason_len);
-			s->close_reason_copy[s->close_reason_len] = '\0';
-		} else {
-			s->close_reason_len = 0;
-		}
-		s->close_reason = s->close_reason_copy ? s->close_reason_copy : "";
+		keep_reason(s, payload + 2, len - 2 < WSG_CLOSE_REASON_MAX ? len - 2 : WSG_CLOSE_REASON_MAX);
 	}
 	output_write_now(s, frame, close_answer(frame, payload, len));
 	return -1;
@@ -486,13 +503,7 @@ bool session_fail(struct lws *wsi, int code, const unsigned char *reason, size_t
 	if (s->close_state == CLOSE_NONE) {
 		s->closed_by = CLOSED_BY_SERVER;
 		s->close_code = (uint16_t)code;
-		s->close_reason_copy = malloc(len + 1);
-		if (s->close_reason_copy) {
-			memcpy(s->close_reason_copy, reason, len);
-			s->close_reason_copy[len] = '\0';
-		}
-		s->close_reason = s->close_reason_copy ? s->close_reason_copy : "";
-		s->close_reason_len = (uint8_t)(s->close_reason_copy ? len : 0);
+		keep_reason(s, reason, len);
 		registry_remove(&s->server->registry, &s->entry);
 	}
 	s->close_state = CLOSE_SENT;
@@ -527,8 +538,7 @@ void session_end(struct session *s)
 	if (!server || !s->is_established) {
 		free(s->names);
 		s->names = NULL;
-		free(s->close_reason_copy);
-		s->close_reason_copy = NULL;
+		drop_reason(s);
 		return;
 	}
 	/* a drop without a close frame: logged as 1006, which is never sent on the wire */
@@ -556,8 +566,7 @@ void session_end(struct session *s)
 	output_forget(s);
 	free(s->names);
 	s->names = NULL;
-	free(s->close_reason_copy);
-	s->close_reason_copy = NULL;
+	drop_reason(s);
 	free(s->rx);
 	s->rx = NULL;
 	server->live_sessions--;

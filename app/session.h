@@ -41,6 +41,7 @@ enum session_close_state {
 enum session_closed_by { CLOSED_BY_NONE, CLOSED_BY_SERVER, CLOSED_BY_CLIENT };
 
 struct api_exchange;
+struct session_expiry;
 
 /*
  * What the session has to send, corked: everything produced in one loop turn
@@ -77,12 +78,13 @@ struct session {
 	uint64_t opened_ms;	       /* monotonic; session_opened_wall_ms for listings */
 
 	struct registry_entry entry;
-	struct hb_session hb;	/* also holds the close-flush deadline once closing */
-	struct hb_timer expiry; /* its token's expires time, on app/ops.c's wheel */
+	struct hb_session hb;	       /* also holds the close-flush deadline once closing */
+	struct session_expiry *expiry; /* its token's expires time, on app/ops.c's wheel; NULL if none */
 	struct session_output out;
 	struct subscription_list subscriptions;
 	struct ratelimit rate;
 	struct rx_message *rx;
+	const char *close_reason; /* the close-code table's text, or the session's copy */
 
 	/*
 	 * A refusal decided at FILTER_PROTOCOL_CONNECTION (auth.reject = "close")
@@ -99,10 +101,10 @@ struct session {
 	uint8_t closed_by;   /* enum session_closed_by */
 	uint16_t close_code;
 	uint8_t close_reason_len;
-	const char *close_reason; /* the close-code table's text, or close_reason_copy */
-	char *close_reason_copy;  /* malloc'd when the reason is not the table's */
+	bool is_reason_owned; /* close_reason is the session's malloc'd copy */
+	bool is_close_final;  /* a peer found dead or not reading: TCP ends with the close frame */
 
-	char id[WSG_SESSION_ID_LEN + 1];
+	char id[WSG_SESSION_ID_LEN + 1]; /* after the small fields: no padding between them */
 };
 
 /* When the session opened, in Unix milliseconds (derived: one clock less per session). */
