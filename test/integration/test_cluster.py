@@ -269,9 +269,16 @@ class ClusterTest(WsgateTestCase):
         self.open_session("bob", "d2", server=n3)
         self.subscribe(a)
         self.subscribe(b)
-        r = self.api(n3, "GET", "/api/sessions")
-        self.assertEqual(r.status, 200, r)
-        sessions = json.loads(r.body)["sessions"]
+        # presence is written to Redis asynchronously by each node: wait until it shows
+        deadline = time.monotonic() + 5
+        while True:
+            r = self.api(n3, "GET", "/api/sessions")
+            self.assertEqual(r.status, 200, r)
+            sessions = json.loads(r.body)["sessions"]
+            subscribed = [s for s in sessions if s["session"] in (a_sid, b_sid) and s["channels"]]
+            if len(sessions) == 3 and len(subscribed) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(sorted((s["user"], s["device"], s["node"]) for s in sessions),
                          [("alice", "d1", "n1"), ("bob", "d1", "n2"), ("bob", "d2", "n3")])
         mine = [s for s in sessions if s["session"] == a_sid][0]
