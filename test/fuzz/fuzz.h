@@ -95,6 +95,7 @@ static inline char *fuzz_split(const uint8_t *data, size_t size, char **fields, 
 
 #ifdef FUZZ_WANTS_MEMFD
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* An in-memory file, its path /proc/self/fd/N in path: config_load reads a path. */
@@ -102,7 +103,8 @@ static inline int fuzz_memfd(char *path, size_t pathlen)
 {
 	int fd = memfd_create("wsgate-fuzz.conf", MFD_CLOEXEC);
 
-	if (fd < 0)
+	/* a memfd is mode 0777: wsgate refuses a config with tokens that others may read */
+	if (fd < 0 || fchmod(fd, 0600))
 		abort();
 	snprintf(path, pathlen, "/proc/self/fd/%d", fd);
 	return fd;
