@@ -70,17 +70,13 @@ static void respond_delivered(struct api_response *resp, long long delivered)
 static void api_publish(struct wsg_server *server, const struct api_body *body, struct api_response *resp)
 {
 	uint64_t seq;
-	long long delivered = server_publish(server, body->channel, NULL, body->data, &seq);
 
-	if (delivered < 0 && delivered != WSG_DELIVERED_ACCEPTED && delivered != WSG_DELIVERED_UNAVAILABLE)
+	if (cluster_is_enabled(server))
+		return cluster_api_publish(server, body->channel, body->data, resp); /* numbered by Redis */
+	long long delivered = server_publish(server, body->channel, NULL, body->data, &seq);
+	if (delivered < 0)
 		return respond_error(resp, 500, "out of memory");
-	if (!seq) /* nothing numbered (no subscriber and no history), or in a cluster (numbered by Redis) */ /* nothing
-														numbered:
-														no
-														subscriber
-														and no
-														history
-													      */
+	if (!seq) /* nothing numbered: no subscriber and no history */
 		return respond_delivered(resp, delivered);
 	respond(resp, 200, json_pack("{s:I, s:I}", "delivered", (json_int_t)delivered, "seq", (json_int_t)seq));
 }
@@ -147,6 +143,8 @@ static void api_history(struct wsg_server *server, const char *query, struct api
 		return respond_error(resp, 400, "\"since\" must be an integer >= 0 (the last seq the caller has)");
 	if (query_arg(query, "limit", number, sizeof(number)) && !parse_count(number, 1, HISTORY_LIMIT_MAX, &limit))
 		return respond_error(resp, 400, "\"limit\" must be an integer from 1 to 10000");
+	if (cluster_is_enabled(server))
+		return cluster_api_history(server, channel, since, (size_t)limit, resp); /* from Redis */
 	router_expire(&server->router, now_ms);
 	struct channel *c = router_find(&server->router, channel);
 	if (!c)

@@ -169,19 +169,29 @@ static int replay_one(struct outmsg *msg, uint64_t seq, void *ctx)
 	return session_queue(ctx, msg) ? 1 : 0;
 }
 
+/* The ack of a subscribe: where the channel stands and, when asked, whether what was missed follows. */
+static void answer_subscribe(struct session *s, json_t *id, const struct channel_position *pos)
+{
+	size_t len = 0;
+
+	if (pos->recovered >= 0)
+		s->server->metrics.recoveries[pos->recovered == 1]++;
+	char *ack = message_subscribe_ack(id, pos->epoch, pos->seq, pos->recovered, &len);
+	reply(s, ack, len);
+}
+
 /*
  * Subscribes, then acks with the channel's position; with "since", recovers:
  * the ack says whether the history covers it, and when it does every message
- * after since.seq follows it, oldest first. All of it is queued in this loop
- * turn, before any later publish, so the live messages follow with no gap and
- * no duplicate.
+ * after since.seq follows it, oldest first. Here all of it is queued in this
+ * loop turn, before any later publish; in a cluster the answer comes from
+ * Redis and the live deliveries wait for it (cluster_subscribe). Either way
+ * the live messages follow with no gap and no duplicate.
  */
 static int do_subscribe(struct session *s, struct request *req)
 {
 	struct wsg_server *server = s->server;
 	uint64_t now_ms = util_now_ms();
-	int recovered = -1;
-	size_t len = 0;
 
 	if (!channel_globs_allow(s->token->subscribe.items, s->token->subscribe.count, req->channel))
 		return reply_error(s, req->id, "forbidden", "not allowed to subscribe to this channel");
@@ -192,13 +202,16 @@ static int do_subscribe(struct session *s, struct request *req)
 	router_expire(&server->router, now_ms); /* an expired history is a new incarnation */
 	if (router_subscribe(&server->router, &s->subscriptions, s, req->channel) < 0)
 		return -1;
-	struct channel *c = router_find(&server->router, req->channel);
+	struct subscription *sub = router_subscription(&server->router, &s->subscriptions, req->channel);
+	if (cluster_subscribe(s, sub, req->id, req->has_since ? req->since_epoch : NULL, req->since_seq,
+			      answer_subscribe))
+		return 0;
+	struct channel *c = sub->channel;
+	struct channel_position pos = { c->epoch, c->seq, -1 };
 	if (req->has_since)
-		recovered = router_can_recover(c, req->since_epoch, req->since_seq, now_ms);
-	char *ack = message_subscribe_ack(req->id, c->epoch, c->seq, recovered, &len);
-	if (reply(s, ack, len))
-		return -1;
-	if (recovered == 1 && c->history && req->since_seq < c->seq)
+		pos.recovered = router_can_recover(c, req->since_epoch, req->since_seq, now_ms);
+	answer_subscribe(s, req->id, &pos);
+	if (pos.recovered == 1 && c->history && req->since_seq < c->seq)
 		history_since(c->history, req->since_seq, SIZE_MAX, replay_one, s);
 	return 0;
 }

@@ -102,6 +102,11 @@ char *metrics_render(const struct metrics *m, size_t sessions_open, size_t *len)
 	     "wsgate_reloads_total{result=\"failed\"} %llu\n",
 	     (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
 	emit(&t,
+	     "# HELP wsgate_recoveries_total Subscribes with \"since\" by whether what was missed could be "
+	     "replayed.\n# TYPE wsgate_recoveries_total counter\nwsgate_recoveries_total{result=\"recovered\"} %llu\n"
+	     "wsgate_recoveries_total{result=\"not_recovered\"} %llu\n",
+	     (unsigned long long)m->recoveries[1], (unsigned long long)m->recoveries[0]);
+	emit(&t,
 	     "# HELP wsgate_history_entries Channel messages kept for recovery.\n# TYPE wsgate_history_entries gauge\n"
 	     "wsgate_history_entries %llu\n"
 	     "# HELP wsgate_history_bytes Bytes the kept messages and their rings take (buffers shared with "

@@ -39,6 +39,7 @@ struct metrics {
 	uint64_t rate_limited;
 	uint64_t api_requests;
 	uint64_t reloads_ok, reloads_failed; /* SIGHUP and POST /api/reload */
+	uint64_t recoveries[2];		     /* subscribes with "since": [0] not recovered, [1] recovered */
 	/* gauges, copied from the router's history stats when rendered */
 	uint64_t history_entries, history_bytes, history_channels;
 };

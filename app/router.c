@@ -122,14 +122,20 @@ static struct subscription **find_in_list(struct subscription_list *list, const 
 	return link;
 }
 
-bool router_is_subscribed(const struct router *router, const struct subscription_list *list, const char *name)
+struct subscription *router_subscription(const struct router *router, const struct subscription_list *list,
+					 const char *name)
 {
 	struct channel *c = router_find(router, name);
 
 	for (struct subscription *sub = c ? list->first : NULL; sub; sub = sub->owner_next)
 		if (sub->channel == c)
-			return true;
-	return false;
+			return sub;
+	return NULL;
+}
+
+bool router_is_subscribed(const struct router *router, const struct subscription_list *list, const char *name)
+{
+	return router_subscription(router, list, name) != NULL;
 }
 
 int router_subscribe(struct router *router, struct subscription_list *list, void *owner, const char *name)
@@ -174,6 +180,8 @@ static void unlink_subscription(struct router *router, struct subscription *sub)
 	if (sub->channel_next)
 		sub->channel_next->channel_prev = sub->channel_prev;
 	c->count--;
+	if (sub->hold)
+		sub->hold->sub = NULL;
 	notify(router, ROUTER_UNSUBSCRIBED, c, sub->owner);
 	if (!c->count)
 		notify(router, ROUTER_CHANNEL_CLOSED, c, NULL); /* it may stay for its history, unheard */
@@ -252,4 +260,34 @@ bool router_can_recover(struct channel *c, const char *epoch, uint64_t seq, uint
 		return true; /* nothing missed */
 	uint64_t oldest = c->history ? history_oldest(c->history, now_ms) : 0;
 	return oldest && oldest <= seq + 1;
+}
+
+int subscription_hold_push(struct subscription_hold *hold, struct outmsg *msg, uint64_t seq)
+{
+	if (hold->count == hold->capacity) {
+		size_t capacity = hold->capacity ? hold->capacity * 2 : 8;
+		struct outmsg **msgs = realloc(hold->msgs, capacity * sizeof(*msgs));
+		if (msgs)
+			hold->msgs = msgs;
+		uint64_t *seqs = msgs ? realloc(hold->seqs, capacity * sizeof(*seqs)) : NULL;
+		if (!seqs)
+			return -1;
+		hold->seqs = seqs;
+		hold->capacity = capacity;
+	}
+	hold->msgs[hold->count] = outmsg_ref(msg);
+	hold->seqs[hold->count++] = seq;
+	hold->bytes += msg->len;
+	return 0;
+}
+
+void subscription_hold_clear(struct subscription_hold *hold)
+{
+	for (size_t i = 0; i < hold->count; i++)
+		outmsg_unref(hold->msgs[i]);
+	free(hold->msgs);
+	free(hold->seqs);
+	hold->msgs = NULL;
+	hold->seqs = NULL;
+	hold->count = hold->capacity = hold->bytes = 0;
 }

@@ -22,13 +22,40 @@
 #define ROUTER_EPOCH_LEN 16
 
 struct channel;
+struct subscription_hold;
 
 struct subscription {
 	struct channel *channel;
 	void *owner;
 	struct subscription *channel_prev, *channel_next;
 	struct subscription *owner_next;
+	struct subscription_hold *hold; /* not NULL: its deliveries wait there (below) */
+	/*
+	 * Live deliveries up to this seq are already answered for (the subscribe's
+	 * position or replay) though they may still be on their way from Redis: skipped,
+	 * until a later one or a new epoch comes. 0: none.
+	 */
+	uint64_t answered_through;
 };
+
+/*
+ * A subscription's deliveries held back while its subscribe waits for an
+ * answer from elsewhere (the cluster's Redis: where the channel stands, and
+ * what the client missed), so that the answer, the replay and the live ones
+ * go out in order. Owned by whoever waits; the router only cuts the link when
+ * the subscription goes (sub NULL: nobody is left to answer).
+ */
+struct subscription_hold {
+	struct subscription *sub;
+	struct outmsg **msgs;
+	uint64_t *seqs;
+	size_t count, capacity, bytes;
+};
+
+/* Keeps msg (a new reference) as seq. -1: out of memory. */
+int subscription_hold_push(struct subscription_hold *hold, struct outmsg *msg, uint64_t seq);
+/* Drops every held message. */
+void subscription_hold_clear(struct subscription_hold *hold);
 
 /* A session's subscriptions. */
 struct subscription_list {
@@ -83,6 +110,9 @@ void router_expire(struct router *router, uint64_t now_ms);
 
 struct channel *router_find(const struct router *router, const char *name);
 
+/* The list's subscription to name; NULL: none. */
+struct subscription *router_subscription(const struct router *router, const struct subscription_list *list,
+					 const char *name);
 bool router_is_subscribed(const struct router *router, const struct subscription_list *list, const char *name);
 
 /* 0 subscribed, 1 already subscribed, -1 out of memory. */

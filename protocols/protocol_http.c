@@ -167,6 +167,8 @@ static void free_exchange(struct session *s)
 	s->http = NULL;
 }
 
+static int wait_for(struct lws *wsi, struct session *s, struct api_wait *wait);
+
 static int serve_exchange(struct lws *wsi, struct session *s)
 {
 	struct wsg_server *server = server_of(wsi);
@@ -182,6 +184,8 @@ static int serve_exchange(struct lws *wsi, struct session *s)
 	}
 	struct api_request req = { true, x->path, *x->authorization ? x->authorization : NULL, x->body, x->len, NULL };
 	server->app->http->handle(server, &req, &resp);
+	if (resp.wait)
+		return wait_for(wsi, s, resp.wait);
 	free_exchange(s);
 	return finish(wsi, &resp);
 }
