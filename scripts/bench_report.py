@@ -14,6 +14,8 @@ NAMES = {"wsgate": "wsgate", "lws": "lws-echo (raw lws)", "node": "Node.js ws", 
 SHORT = {"wsgate": "wsgate", "lws": "lws-echo", "node": "Node ws", "tcp": "tcp-echo", "uws": "uWS"}
 FANOUT_NAMES = {"wsgate/api": "wsgate, publisher POST /api/publish", "wsgate/ws": "wsgate, publisher a ws client",
                 "node/ws": "Node.js ws broadcast, publisher a ws client"}
+HISTORY_NAMES = {"on": "history on (bench config's default)", "off": "history off (size = 0)",
+                 "cluster-on": "cluster group + Redis, history on", "cluster-off": "cluster group + Redis, history off"}
 # (case, title, the generator's rate, the generator's count of operations in its window)
 SYS_CASES = [("echo:json", "per echoed message (JSON ping/pong)", "msgs_per_s", "replies"),
              ("echo:text", "per echoed message (bare-text ping/pong)", "msgs_per_s", "replies"),
@@ -99,6 +101,34 @@ def summarize(bench, plan):
                 t["publishes_per_s"] = stats([r.get("publishes_per_s") for r in rs])
                 t["subscribers"] = max(r.get("subscribers", 0) for r in rs)
                 S["fanout"][key] = t
+    if sel("history"):
+        S["history"] = {}
+        for v in HISTORY_NAMES:
+            top, fixed = good(sel("history", "wsgate", v, "max")), good(sel("history", "wsgate", v, "rate"))
+            if not top and not fixed:
+                continue
+            t = {"max": rate_table(top, "deliveries_per_s", "delivery"),
+                 "rate": rate_table(fixed, "deliveries_per_s", "delivery")}
+            t["max"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in top])
+            t["rate"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in fixed])
+            t["rss_kb_after"] = stats([r.get("server_rss_kb_after") for r in top + fixed])
+            t["history_entries"] = stats([r.get("wsgate_history_entries") for r in top + fixed])
+            # the cluster variants: Redis's CPU too (sampled over the generator's whole run)
+            t["max"]["redis_us_per_op"] = stats([r["redis_cpu_pct"] / 100.0 / r["deliveries_per_s"] * 1e6 for r in top
+                                                 if r.get("redis_cpu_pct") is not None and r.get("deliveries_per_s")])
+            t["rate"]["redis_cpu_pct"] = stats([r.get("redis_cpu_pct") for r in fixed])
+            S["history"][v] = t
+    if sel("cluster"):
+        S["cluster"] = {}
+        for n in sorted({r["variant"] for r in sel("cluster")}, key=int):
+            hs = good(sel("cluster", "wsgate", n, "handshake"))
+            fo, fixed = good(sel("cluster", "wsgate", n, "fanout")), good(sel("cluster", "wsgate", n, "rate"))
+            t = {"handshake": rate_table(hs, "handshakes_per_s", "upgrade"),
+                 "fanout": rate_table(fo, "deliveries_per_s", "delivery"),
+                 "rate": rate_table(fixed, "deliveries_per_s", "delivery")}
+            t["fanout"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in fo])
+            t["rate"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in fixed])
+            S["cluster"][n] = t
     if sel("idle"):
         S["idle"] = summarize_idle(sel, plan)
     if sel("core"):
@@ -238,6 +268,49 @@ def tables(S):
         T.append((f"fanout: deliveries per second ({max(t['subscribers'] for t in f.values()):,} subscribers)",
                   ["server, publisher", "deliveries/s (median)", "publishes/s", "min - max", "vs wsgate (ws)",
                    "delivery latency p50 / p99 / p99.9 (us)", "server CPU", "CPU per delivery"], rows))
+    if S.get("history"):
+        h = S["history"]
+        base = med(h.get("on", {}).get("max", {}).get("rate"))
+        rows = []
+        for v, t in h.items():
+            top, fixed, rss = t["max"], t["rate"], t["rss_kb_after"]
+            rows.append([HISTORY_NAMES[v], f"**{fmt(med(top['rate']))}**" if top["rate"] else "n/a",
+                         f"{fmt(top['rate']['min'])} - {fmt(top['rate']['max'])}" if top["rate"] else "",
+                         f"{med(top['rate']) / base:.2f}" if base and top["rate"] else "n/a",
+                         fmt(med(top["publishes_per_s"])),
+                         (f"**{fmt(med(top['cpu_us_per_op']), 2)} us**" if top["cpu_us_per_op"] else "n/a") +
+                         (f" + Redis {fmt(med(top['redis_us_per_op']), 2)} us" if top["redis_us_per_op"] else ""),
+                         (f"{fmt(med(fixed['server_cpu_pct']), 1)}%" if fixed["server_cpu_pct"] else "n/a") +
+                         (f" + Redis {fmt(med(fixed['redis_cpu_pct']), 1)}%" if fixed["redis_cpu_pct"] else ""),
+                         f"{fmt(med(fixed['p50_us']))} / {fmt(med(fixed['p99_us']))}",
+                         f"{fmt(med(rss))} KB" if rss else "n/a", fmt(med(t["history_entries"]))])
+        T.append((f"history: publish and fan-out cost, history on and off ({plan_get(S, 'hist_subs', 100):,} "
+                  "subscribers, a ws publisher)",
+                  ["wsgate", "deliveries/s unlimited (median)", "min - max", "vs history on", "publishes/s",
+                   "CPU per delivery", f"server CPU at {plan_get(S, 'hist_rate', 1000):,} publishes/s",
+                   "there: latency p50 / p99 (us)", "RSS after", "history entries after"], rows))
+    if S.get("cluster"):
+        c = S["cluster"]
+        hs0, fo0 = med(c.get("0", {}).get("handshake", {}).get("rate")), med(c.get("0", {}).get("fanout", {}).get("rate"))
+        rows = []
+        for n, t in c.items():
+            hs, fo, fixed = t["handshake"], t["fanout"], t["rate"]
+            rows.append(["no cluster (one wsgate, no Redis)" if n == "0" else f"{n} node{'s' if n != '1' else ''} + Redis",
+                         f"**{fmt(med(hs['rate']))}**" if hs["rate"] else "n/a",
+                         f"{fmt(hs['rate']['min'])} - {fmt(hs['rate']['max'])}" if hs["rate"] else "",
+                         f"{med(hs['rate']) / hs0:.2f}" if hs0 and hs["rate"] else "n/a",
+                         f"**{fmt(med(fo['rate']))}**" if fo["rate"] else "n/a",
+                         f"{fmt(fo['rate']['min'])} - {fmt(fo['rate']['max'])}" if fo["rate"] else "",
+                         f"{med(fo['rate']) / fo0:.2f}" if fo0 and fo["rate"] else "n/a",
+                         fmt(med(fo["publishes_per_s"])),
+                         f"{fmt(med(fixed['p50_us']))} / {fmt(med(fixed['p99_us']))}",
+                         fmt(med(fixed["rate"]))])
+        T.append((f"cluster: wsgate nodes on one port and Redis ({plan_get(S, 'cl_subs', 1000):,} subscribers; "
+                  "nothing pinned)",
+                  ["nodes", "handshakes/s (median)", "min - max", "vs no cluster", "fan-out deliveries/s (median)",
+                   "min - max", "vs no cluster", "publishes/s",
+                   f"at {plan_get(S, 'cl_rate', 100):,} publishes/s: latency p50 / p99 (us)", "there: deliveries/s"],
+                  rows))
     if S.get("idle"):
         rows = []
         for n in sorted({int(n) for p in S["idle"] for n in S["idle"][p]}):
@@ -271,6 +344,10 @@ def tables(S):
             rows.append(["(sessions)"] + [fmt(sc[p]["ops"]) for p in peers])
         T.append((f"syscalls per op: {title}", ["system call"] + [SHORT[p] for p in peers], rows))
     return T
+
+
+def plan_get(S, key, default):
+    return S["plan"].get(key, default)
 
 
 def rate_row(key, t, base, names):
