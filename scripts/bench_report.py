@@ -555,6 +555,21 @@ def results_md(S, plan, env):
   by exactly the operations they served. Idle: {plan.sys_idle_sessions:,} wsgate sessions counted for one heartbeat
   interval from the last one's welcome, which holds one ping and its pong per session. perf slows the server, so those runs' rates are not in the
   tables above.
+- **history**: wsgate alone, {plan.hist_subs} subscribers of one channel and a WebSocket publisher
+  ({plan.fanout_inflight} publishes unacknowledged), {plan.hist_dur} s per run, each variant and load with a fresh
+  server: unlimited, and at {plan.hist_rate:,} publishes/s. "History on" is the bench config as it is
+  (the default `history`: 100 messages per channel); "off" adds `history = {{ size = 0; }}`; RSS and
+  `wsgate_history_entries` (`/metrics`) are read after the load. The cluster variants add a `cluster`
+  group and a `redis-server` of their own on the server's CPU; its CPU is sampled over the
+  generator's whole run.
+- **cluster**: no cluster (one wsgate, no Redis), then 1, 2 and 3 nodes sharing one port
+  (`listen.reuse_port = true`, each with a `cluster` group) on a `redis-server` started for the run
+  (`--save "" --appendonly no`); fresh Redis and nodes for every load and run, {plan.cl_dur} s each.
+  Nothing is pinned: the nodes, Redis and the generator share the machine's cores. Loads:
+  handshakes (as in handshake, every admission a claim in Redis), fan-out to {plan.cl_subs:,} subscribers
+  spread over the nodes by the kernel with a WebSocket publisher as fast as it is acked (in a cluster
+  the ack means "handed to Redis"; without one, "queued to every subscriber"), and at
+  {plan.cl_rate} publishes/s (the delivery latency, the fair comparison).
 """)
     w("Commands (what `scripts/bench.sh` runs; ports vary per run):\n")
     w("```")
@@ -569,6 +584,13 @@ def results_md(S, plan, env):
       f"--inflight {plan.echo_inflight} --size {plan.echo_size} [--text-ping] --server-pid PID --peer wsgate|echo [--raw-tcp]")
     w(f"taskset -c 1 build-release/wsgate-bench --mode fanout --duration {plan.fanout_dur} --subscribers {plan.fanout_subs} "
       f"--publisher api --api-key KEY | --publisher ws --inflight {plan.fanout_inflight} --server-pid PID --peer wsgate|echo")
+    w(f"taskset -c 1 build-release/wsgate-bench --mode fanout --duration {plan.hist_dur} --subscribers {plan.hist_subs} "
+      f"--publisher ws --inflight {plan.fanout_inflight} [--rate {plan.hist_rate}] --server-pid PID --peer wsgate"
+      "   # history")
+    w("redis-server --port R --bind 127.0.0.1 --save '' --appendonly no   # history's cluster variants, cluster")
+    w("build-release/wsgate -c NODE.conf   # cluster: 1-3 of them, listen.reuse_port = true, cluster = { redis; node }")
+    w(f"build-release/wsgate-bench --mode handshake --duration {plan.cl_dur} ... | --mode fanout --duration {plan.cl_dur} "
+      f"--subscribers {plan.cl_subs} --publisher ws --inflight {plan.fanout_inflight} [--rate {plan.cl_rate}]   # cluster")
     w("taskset -c 1 build-release/wsgate-bench --mode idle --connections N/procs --window 256 --server-pid PID "
       "--device-prefix gIn --sources 127.0.I.2,127.0.I.3,127.0.I.4   # one per server process, all at once")
     w(f"taskset -c 0 build-release/wsgate-bench-core {plan.core_max}")
@@ -577,7 +599,7 @@ def results_md(S, plan, env):
     w("taskset -c 1 build-release/wsgate-bench ... --perf-control F")
     w("```\n")
     w("One mode only, e.g. before and after a change: `scripts/bench.sh --mode echo` (or `handshake`, `idle`, "
-      "`fanout`, `syscalls`; several with commas; `--peers wsgate,lws`, `--runs 1`) prints these tables and writes "
+      "`fanout`, `history`, `cluster`, `syscalls`; several with commas; `--peers wsgate,lws`, `--runs 1`) prints these tables and writes "
       "nothing here.\n")
     T = tables(S)
     if any(title.startswith(("handshake", "echo", "fanout")) for title, _, _ in T):
@@ -590,6 +612,20 @@ def results_md(S, plan, env):
         w("![latency percentiles](latency.png)\n")
         w("The percentiles are under full load, so they are mostly queueing: at saturation the round trip is about "
           "in-flight messages / rate.\n")
+    for title, head, rows in T:
+        if title.startswith("history"):
+            w("## History on and off (issue 18)\n")
+            w("What keeping a channel's history costs a publish and its fan-out: the same load against wsgate "
+              "with its default history (every publish appends a reference to the already framed delivery to "
+              "the channel's ring) and with `history = { size = 0; }`, alone and as one node of a cluster.\n")
+            md_table(w, head, rows)
+        if title.startswith("cluster"):
+            w("## Cluster on Redis (issue 17)\n")
+            w("What the cluster costs and gives on one machine: handshakes/s (each admission claims its "
+              "(user, device) in Redis), fan-out deliveries/s and delivery latency at a fixed publish rate, "
+              "for one wsgate alone and for 1, 2 and 3 nodes sharing the port. With 2 cores for the nodes, "
+              "Redis and the generator, more nodes cannot each have a core of their own.\n")
+            md_table(w, head, rows)
     for s in S["skipped"]:
         w(f"{s}\n")
     if S.get("idle"):
