@@ -18,10 +18,11 @@ Modes (--mode, comma-separated or repeated; default: all of them):
              and bare-text "ping" -> "pong"; server CPU per message
   fanout     1,000 subscribers, one publisher through POST /api/publish and one through a
              WebSocket client; deliveries/s, delivery latency, server CPU per delivery
-  history    wsgate only: the bench config with its default history and with history = { size = 0; },
-             100 subscribers and a WebSocket publisher: deliveries/s at an unlimited publish rate,
-             server CPU per delivery, at 1,000 publishes/s the server CPU and delivery latency, the
-             server's RSS afterwards; the same two with a cluster group and a local redis-server
+  history    wsgate only: the bench config with its default history and with
+             history = { size = 0; }, 100 subscribers and a WebSocket publisher: deliveries/s at
+             an unlimited publish rate, server CPU per delivery, at 1,000 publishes/s the server
+             CPU and delivery latency, the server's RSS afterwards; the same two with a cluster
+             group and a redis-server of its own
   cluster    wsgate only: no cluster, and 1, 2, 3 nodes on one port (listen.reuse_port) with a
              cluster group on a redis-server of its own (no persistence): handshakes/s, fan-out
              deliveries/s to 1,000 subscribers (publishes as fast as acked) and delivery latency at
@@ -34,7 +35,7 @@ Modes (--mode, comma-separated or repeated; default: all of them):
              uWebSockets)
   profile    perf record profiles of wsgate and lws-echo (full run only)
 
-  scripts/bench.sh                 every mode (about 19 minutes): writes docs/bench/RESULTS.md,
+  scripts/bench.sh                 every mode (about 18 minutes): writes docs/bench/RESULTS.md,
                                    docs/bench/*.png, docs/bench/results.json and profiles
   scripts/bench.sh --smoke         every mode and peer, short runs, nothing written; exits 1 if
                                    a run reports an error, never because of a number (CI)
