@@ -368,6 +368,29 @@ class Bench:
         PROCS.live.remove(g)
         return "" if rc == 0 else "generator exit %d %s" % (rc, open(path[:-5] + ".err").read(300))
 
+    def gen_sampled(self, path, duration, args, pids, marker=None, pin=None):
+        """gen(), and the CPU of the processes 'pids' over the generator's measured window: from
+        its 'marker' line on stderr (None: from its start) for 'duration' seconds. Returns (error
+        text or '', {"cpu_pct": [per process, % of a core], "window_s": s} or None)."""
+        g = self.gen_bg(path, duration, args, pin)
+        err_path, hz, cpu = path[:-5] + ".err", os.sysconf("SC_CLK_TCK"), None
+        try:
+            limit = time.time() + 90
+            while marker and g.poll() is None and time.time() < limit and \
+                    marker not in open(err_path, errors="replace").read():
+                time.sleep(0.01)
+            if g.poll() is None and time.time() < limit:
+                t0, a = time.time(), [cpu_ticks(pid) for pid in pids]
+                time.sleep(duration)
+                t1, b = time.time(), [cpu_ticks(pid) for pid in pids]
+                cpu = {"cpu_pct": [round((y - x) / hz / (t1 - t0) * 100, 2) for x, y in zip(a, b)],
+                       "window_s": round(t1 - t0, 3)}
+        except (OSError, ValueError):
+            cpu = None  # a process ended early: the generator's counters say why
+        rc = g.wait()
+        PROCS.live.remove(g)
+        return ("" if rc == 0 else "generator exit %d %s" % (rc, open(err_path).read(300))), cpu
+
     def gen_bg(self, path, duration, args, pin=None):
         out = open(path[:-5] + ".out", "wb")
         err = open(path[:-5] + ".err", "wb")
@@ -495,12 +518,8 @@ class Bench:
         args = (["--mode", "fanout", "--port", str(port), "--server-pid", str(proc.pid)] + self.peer_args("wsgate") +
                 ["--subscribers", str(p.hist_subs), "--window", "256", "--publisher", "ws",
                  "--inflight", str(p.fanout_inflight)] + (["--rate", str(p.hist_rate)] if load == "rate" else []))
-        redis_ticks = cpu_ticks(redis[0].pid) if redis else 0
-        err = self.gen(path, p.hist_dur, args)
-        extra = {}
-        if redis:  # over the generator's whole run (Redis has next to nothing to do outside its window)
-            extra["redis_cpu_pct"] = round((cpu_ticks(redis[0].pid) - redis_ticks) / os.sysconf("SC_CLK_TCK")
-                                           / p.hist_dur * 100, 2)
+        err, cpu = self.gen_sampled(path, p.hist_dur, args, [redis[0].pid] if redis else [], "publishing")
+        extra = {"redis_cpu_pct": cpu["cpu_pct"][0]} if redis and cpu else {}
         try:  # after the load: the server's RSS, and whether history was on as the variant says
             extra["server_rss_kb_after"] = rss_kb(proc.pid)
             extra.update(metrics(port, ("wsgate_history_entries", "wsgate_history_bytes")))
@@ -548,7 +567,8 @@ class Bench:
         else:
             args += ["--subscribers", str(p.cl_subs), "--window", "256", "--publisher", "ws",
                      "--inflight", str(p.fanout_inflight)] + (["--rate", str(p.cl_rate)] if load == "rate" else [])
-        err = self.gen(path, p.cl_dur, args, pin=[])
+        pids = [proc.pid for proc in procs] + ([redis[0].pid] if redis else [])
+        err, cpu = self.gen_sampled(path, p.cl_dur, args, pids, None if load == "handshake" else "publishing", pin=[])
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)  # all at once: each frees its claims in Redis as it goes
@@ -557,6 +577,14 @@ class Bench:
         if redis:
             PROCS.stop(redis[0])
         err = " ".join(e for e in (err, self.check(path, "handshake" if load == "handshake" else "fanout")) if e)
+        if cpu:  # the nodes' and Redis's CPU over the generator's window
+            try:
+                r = json.load(open(path))
+                r.update(nodes_cpu_pct=round(sum(cpu["cpu_pct"][:len(procs)]), 2),
+                         redis_cpu_pct=cpu["cpu_pct"][-1] if redis else None, cpu_window_s=cpu["window_s"])
+                json.dump(r, open(path, "w"))
+            except (OSError, ValueError):
+                pass  # check() said so
         self.record("cluster", "wsgate", run, path, err, str(n), load)
 
     # ---- mode: idle (several servers and generators at once)

@@ -1670,6 +1670,9 @@ static void fanout_on_ready(struct bench *b, struct conn *c)
 	int n;
 
 	if (c == b->m.fanout.publisher) {
+		if (!b->t_measure) /* for a caller that samples other processes over the same window */
+			fprintf(stderr, "wsgate-bench: fanout: %" PRIu64 " subscribed, publishing for %.1f s\n",
+				b->m.fanout.subscribed, b->opt.duration);
 		measure_begin(b);
 		fanout_maybe_publish(b, now_ns());
 		return;
