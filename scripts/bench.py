@@ -183,7 +183,11 @@ def metrics(port, names):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
         c.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         data = b""
-        while True:
+        while True:  # to the end of the body (Content-Length), or until the server closes
+            head, sep, body = data.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head) if sep else None
+            if m and len(body) >= int(m.group(1)):
+                break
             d = c.recv(65536)
             if not d:
                 break
