@@ -53,8 +53,8 @@ Modes (--mode, comma-separated or repeated; default: all of them):
 
 Servers run on CPU 0, generators on CPU 1 (taskset; in cluster mode nothing is pinned). Every
 figure is the median of RUNS interleaved runs, each server started fresh. Builds into
-build-release/ (Release). Loopback only. Every process it starts is ended on exit (by pid), and every step has a timeout.
-Runs under /usr/bin/python3 with the standard library only.
+build-release/ (Release). Loopback only. Every process it starts is ended on exit (by pid), and
+every step has a timeout. Runs under /usr/bin/python3 with the standard library only.
 """
 import argparse
 import json
