@@ -18,6 +18,15 @@ Modes (--mode, comma-separated or repeated; default: all of them):
              and bare-text "ping" -> "pong"; server CPU per message
   fanout     1,000 subscribers, one publisher through POST /api/publish and one through a
              WebSocket client; deliveries/s, delivery latency, server CPU per delivery
+  history    wsgate only: the bench config with its default history and with
+             history = { size = 0; }, 100 subscribers and a WebSocket publisher: deliveries/s at
+             an unlimited publish rate, server CPU per delivery, at 1,000 publishes/s the server
+             CPU and delivery latency, the server's RSS afterwards; the same two with a cluster
+             group and a redis-server of its own
+  cluster    wsgate only: no cluster, and 1, 2, 3 nodes on one port (listen.reuse_port) with a
+             cluster group on a redis-server of its own (no persistence): handshakes/s, fan-out
+             deliveries/s to 1,000 subscribers (publishes as fast as acked) and delivery latency at
+             100 publishes/s; nodes, Redis and generator are not pinned (2 cores for all of them)
   idle       RSS per session and idle CPU at 1k..15k sessions (one process) and 50k (three
              processes), wsgate heartbeat 5 s; server CPU per session per interval
   deadpeer   time for wsgate to close clients that stop answering pings
@@ -26,7 +35,7 @@ Modes (--mode, comma-separated or repeated; default: all of them):
              uWebSockets)
   profile    perf record profiles of wsgate and lws-echo (full run only)
 
-  scripts/bench.sh                 every mode (about 15 minutes): writes docs/bench/RESULTS.md,
+  scripts/bench.sh                 every mode (about 18 minutes): writes docs/bench/RESULTS.md,
                                    docs/bench/*.png, docs/bench/results.json and profiles
   scripts/bench.sh --smoke         every mode and peer, short runs, nothing written; exits 1 if
                                    a run reports an error, never because of a number (CI)
@@ -42,10 +51,10 @@ Modes (--mode, comma-separated or repeated; default: all of them):
   --report DIR [--out OUT]         no measuring: the tables (and docs) again from a kept scratch
                                    directory DIR
 
-Servers run on CPU 0, generators on CPU 1 (taskset). Every figure is the median of RUNS
-interleaved runs, each server started fresh. Builds into build-release/ (Release). Loopback
-only. Every process it starts is ended on exit (by pid), and every step has a timeout.
-Runs under /usr/bin/python3 with the standard library only.
+Servers run on CPU 0, generators on CPU 1 (taskset; in cluster mode nothing is pinned). Every
+figure is the median of RUNS interleaved runs, each server started fresh. Builds into
+build-release/ (Release). Loopback only. Every process it starts is ended on exit (by pid), and
+every step has a timeout. Runs under /usr/bin/python3 with the standard library only.
 """
 import argparse
 import json
@@ -67,7 +76,9 @@ OUT = os.path.join(ROOT, "docs", "bench")
 TOKEN = "bench-secret"
 API_KEY = "bench-api-key-0123456789"  # conf/bench/wsgate-bench.conf's api.keys
 PER_PROC = 17000  # sessions per server and per generator process (open files: 20000)
-ALL_MODES = ["core", "handshake", "echo", "fanout", "idle", "deadpeer", "syscalls", "profile"]
+ALL_MODES = ["core", "handshake", "echo", "fanout", "history", "cluster", "idle", "deadpeer", "syscalls", "profile"]
+HISTORY_VARIANTS = ["on", "off", "cluster-on", "cluster-off"]
+CLUSTER_NODES = [0, 1, 2, 3]  # 0: one wsgate without a cluster group, no Redis
 ALL_PEERS = ["wsgate", "lws", "node", "tcp", "uws"]
 NAMES = {"wsgate": "wsgate", "lws": "lws-echo (raw lws)", "node": "Node.js ws", "tcp": "tcp-echo (raw TCP)",
          "uws": "uWebSockets"}
@@ -102,6 +113,12 @@ class Plan:
         self.echo_conns, self.echo_inflight, self.echo_size = 100, 4, 32
         self.hs_window = 64
         self.hb_interval = self.hb_timeout = 5000
+        # history: one fresh wsgate per variant, load and run
+        self.hist_subs, self.hist_rate = 100, 1000  # subscribers; publishes/s of the fixed-rate load
+        self.hist_dur = 1 if smoke else 3
+        # cluster: fresh Redis and nodes per node count, load and run (about 3 minutes at --runs 3)
+        self.cl_subs, self.cl_rate = 1000, 100
+        self.cl_dur = 1 if smoke else 2
 
 
 # ---------------------------------------------------------------- processes
@@ -161,6 +178,24 @@ def cpu_ticks(pid):
     return int(f[11]) + int(f[12])
 
 
+def metrics(port, names):
+    """Some gauges of wsgate's GET /metrics (no API key needed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:  # to the end of the body (Content-Length), or until the server closes
+            head, sep, body = data.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head) if sep else None
+            if m and len(body) >= int(m.group(1)):
+                break
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+    text = data.decode("utf-8", "replace")
+    return {k: int(float(v)) for k, v in re.findall(r"(?m)^(\w+) ([0-9.e+]+)\s*$", text) if k in names}
+
+
 def rss_kb(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
@@ -192,6 +227,7 @@ class Bench:
         self.gen_cpu = ["taskset", "-c", "1"] if two else []
         self.hs_rate = {"wsgate": 8000, "lws": 8000, "node": 3000, "uws": 8000}
         self.perf_ok = None
+        self.redis = shutil.which("redis-server") or ""  # Debian's (scripts/install-deps.sh --bench)
 
     # ---- bookkeeping
     def record(self, mode, peer, run, path, error, variant="", scale="-"):
@@ -219,14 +255,23 @@ class Bench:
                 except OSError:
                     continue  # someone else's: the machine is shared
 
-    def wsgate_conf(self, port, interval, timeout):
+    def wsgate_conf(self, port, interval, timeout, groups=None, reuse_port=False, name=""):
+        """A copy of conf/bench/wsgate-bench.conf with this run's port and heartbeat; 'groups'
+        ({name: "{ ... }"}) replace or add top-level groups (history, cluster)."""
         text = open(os.path.join(ROOT, "conf/bench/wsgate-bench.conf")).read()
         text, n = re.subn(r"(?m)^(  port = )\d+;", r"\g<1>%d;" % port, text)
         text = re.sub(r"(?m)^(  interval_ms = )\d+;", r"\g<1>%d;" % interval, text)
         text = re.sub(r"(?m)^(  timeout_ms = )\d+;", r"\g<1>%d;" % timeout, text)
         if n != 1:
             sys.exit("bench: cannot set the port in conf/bench/wsgate-bench.conf")
-        path = os.path.join(self.work, "wsgate-%d.conf" % port)
+        if reuse_port:
+            text = re.sub(r"(?m)^(  port = \d+;)$", r"\1\n  reuse_port = true;", text, count=1)
+        for key, body in (groups or {}).items():
+            group = "%s = %s;\n" % (key, body)
+            text, k = re.subn(r"(?ms)^%s\s*=\s*\{.*?^\};\n" % key, lambda m: group, text)
+            if not k:
+                text += "\n" + group
+        path = os.path.join(self.work, "wsgate-%d%s.conf" % (port, "-" + name if name else ""))
         open(path, "w").write(text)
         os.chmod(path, 0o600)  # it holds tokens: wsgate refuses a config open to others
         return path
@@ -255,6 +300,56 @@ class Bench:
         sys.stderr.write(open(log_path, errors="replace").read())
         sys.exit("bench: %s did not listen on port %d (its log is above)" % (peer, port))
 
+    def start_redis(self, pin):
+        """A redis-server of its own on a free loopback port, no persistence; returns (process, port)."""
+        port = self.free_port()
+        log_path = os.path.join(self.logs, "redis-%d.log" % port)
+        proc = PROCS.spawn(pin + [self.redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", self.work], log_path, cwd=self.work)
+        deadline = time.time() + 10
+        while proc.poll() is None and time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(64).startswith(b"+PONG"):
+                        return proc, port
+            except OSError:
+                pass
+            time.sleep(0.02)
+        PROCS.stop(proc)
+        sys.stderr.write(open(log_path, errors="replace").read())
+        sys.exit("bench: redis-server did not answer on port %d (its log is above)" % port)
+
+    def start_nodes(self, count, redis_port=None, groups=None, pin=None):
+        """'count' wsgate processes on one port (listen.reuse_port when more than one); with
+        redis_port each has a cluster group (nodes n1..nN). Returns (processes, port) once each
+        has logged that it listens and, in a cluster, that it reached Redis."""
+        port = self.free_port()
+        procs = []
+        for i in range(count):
+            name = "n%d" % (i + 1)
+            g = dict(groups or {})
+            if redis_port:
+                g["cluster"] = '{ redis = "redis://127.0.0.1:%d/0"; node = "%s"; }' % (redis_port, name)
+            conf = self.wsgate_conf(port, self.p.hb_interval, self.p.hb_timeout, g, count > 1, name)
+            log_path = os.path.join(self.logs, "wsgate-%d-%s.log" % (port, name))
+            proc = PROCS.spawn((self.server_cpu if pin is None else pin) + [os.path.join(BUILD, "wsgate"), "-c", conf],
+                               log_path, cwd=ROOT)
+            procs.append(proc)
+            want = ["event=listening"] + (["event=cluster_redis_up"] if redis_port else [])
+            deadline = time.time() + 10
+            while proc.poll() is None and time.time() < deadline:
+                text = open(log_path, errors="replace").read()
+                if all(w in text for w in want) and listening(port):
+                    break
+                time.sleep(0.02)
+            else:
+                for q in procs:
+                    PROCS.stop(q)
+                sys.stderr.write(open(log_path, errors="replace").read())
+                sys.exit("bench: wsgate node %s did not start on port %d (its log is above)" % (name, port))
+        return procs, port
+
     # ---- the generator
     @staticmethod
     def peer_args(peer):
@@ -264,23 +359,46 @@ class Bench:
             return ["--raw-tcp"]
         return ["--peer", "echo"]
 
-    def gen_argv(self, path, duration, args):
+    def gen_argv(self, path, duration, args, pin=None):
         # the generator measures 'duration' after its setup (60 s at most); -k 30: after a SIGINT
         # (idle) a generator closes 17k sessions before its report
-        return (["timeout", "-k", "30", str(int(duration) + 90)] + self.gen_cpu +
+        return (["timeout", "-k", "30", str(int(duration) + 90)] + (self.gen_cpu if pin is None else pin) +
                 [os.path.join(BUILD, "wsgate-bench"), "--duration", str(duration), "--json", path] + args)
 
-    def gen(self, path, duration, args):
+    def gen(self, path, duration, args, pin=None):
         """Runs one generator to its end; returns an error text or ''."""
-        g = self.gen_bg(path, duration, args)
+        g = self.gen_bg(path, duration, args, pin)
         rc = g.wait()
         PROCS.live.remove(g)
         return "" if rc == 0 else "generator exit %d %s" % (rc, open(path[:-5] + ".err").read(300))
 
-    def gen_bg(self, path, duration, args):
+    def gen_sampled(self, path, duration, args, pids, marker=None, pin=None):
+        """gen(), and the CPU of the processes 'pids' over the generator's measured window: from
+        its 'marker' line on stderr (None: from its start) for 'duration' seconds. Returns (error
+        text or '', {"cpu_pct": [per process, % of a core], "window_s": s} or None)."""
+        g = self.gen_bg(path, duration, args, pin)
+        err_path, hz, cpu = path[:-5] + ".err", os.sysconf("SC_CLK_TCK"), None
+        try:
+            limit = time.time() + 90
+            while marker and g.poll() is None and time.time() < limit and \
+                    marker not in open(err_path, errors="replace").read():
+                time.sleep(0.01)
+            if g.poll() is None and time.time() < limit:
+                t0, a = time.time(), [cpu_ticks(pid) for pid in pids]
+                time.sleep(duration)
+                t1, b = time.time(), [cpu_ticks(pid) for pid in pids]
+                cpu = {"cpu_pct": [round((y - x) / hz / (t1 - t0) * 100, 2) for x, y in zip(a, b)],
+                       "window_s": round(t1 - t0, 3)}
+        except (OSError, ValueError):
+            cpu = None  # a process ended early: the generator's counters say why
+        rc = g.wait()
+        PROCS.live.remove(g)
+        return ("" if rc == 0 else "generator exit %d %s" % (rc, open(err_path).read(300))), cpu
+
+    def gen_bg(self, path, duration, args, pin=None):
         out = open(path[:-5] + ".out", "wb")
         err = open(path[:-5] + ".err", "wb")
-        p = subprocess.Popen(self.gen_argv(path, duration, args), stdout=out, stderr=err)
+        p = subprocess.Popen(self.gen_argv(path, duration, args, pin), stdout=out, stderr=err)
         out.close()
         err.close()
         PROCS.live.append(p)
@@ -373,6 +491,105 @@ class Bench:
         for run in range(1, self.p.runs + 1):
             for peer, variant in cases:
                 self.one_run("fanout", peer, run, variant)
+
+    # ---- mode: history (one wsgate, or one cluster node and its Redis)
+    def redis_ok(self, mode):
+        if self.redis:
+            return True
+        self.skipped.append("%s: %s skipped (no redis-server; scripts/install-deps.sh --bench installs it)"
+                            % (mode, "the cluster variants" if mode == "history" else "every case"))
+        return False
+
+    def run_history(self):
+        p = self.p
+        variants = HISTORY_VARIANTS if self.redis_ok("history") else HISTORY_VARIANTS[:2]
+        log("history: %s, %d x %ss, %d subscribers, a ws publisher unlimited and at %d publishes/s"
+            % (" ".join(variants), p.runs, p.hist_dur, p.hist_subs, p.hist_rate))
+        for run in range(1, p.runs + 1):
+            for variant in variants:
+                for load in ("max", "rate"):
+                    self.history_run(variant, load, run)
+
+    def history_run(self, variant, load, run):
+        """History on (the bench config's default) or off (history = { size = 0; }), optionally
+        with a cluster group on a Redis of its own (Redis on the server's CPU)."""
+        p = self.p
+        cluster = variant.startswith("cluster")
+        redis = self.start_redis(self.server_cpu) if cluster else None
+        groups = {"history": "{ size = 0; }"} if variant.endswith("off") else {}
+        (proc,), port = self.start_nodes(1, redis and redis[1], groups)
+        path = os.path.join(self.raw, "history-%s-%s-r%d.json" % (variant, load, run))
+        args = (["--mode", "fanout", "--port", str(port), "--server-pid", str(proc.pid)] + self.peer_args("wsgate") +
+                ["--subscribers", str(p.hist_subs), "--window", "256", "--publisher", "ws",
+                 "--inflight", str(p.fanout_inflight)] + (["--rate", str(p.hist_rate)] if load == "rate" else []))
+        err, cpu = self.gen_sampled(path, p.hist_dur, args, [redis[0].pid] if redis else [], "publishing")
+        extra = {"redis_cpu_pct": cpu["cpu_pct"][0]} if redis and cpu else {}
+        try:  # after the load: the server's RSS, and whether history was on as the variant says
+            extra["server_rss_kb_after"] = rss_kb(proc.pid)
+            extra.update(metrics(port, ("wsgate_history_entries", "wsgate_history_bytes")))
+        except (OSError, ValueError) as e:
+            err = (err + " cannot read the server after the load: %s" % e).strip()
+        PROCS.stop(proc)
+        if redis:
+            PROCS.stop(redis[0])
+        err = " ".join(e for e in (err, self.check(path, "fanout")) if e)
+        entries = extra.get("wsgate_history_entries")
+        if not cluster and entries is not None and (entries > 0) != variant.endswith("on"):
+            # the cluster's history may live in Redis: only one process's figure is checked
+            err = (err + " history %s but wsgate_history_entries=%d" % (variant, entries)).strip()
+        try:
+            r = json.load(open(path))
+            r.update(extra)
+            json.dump(r, open(path, "w"))
+        except (OSError, ValueError):
+            pass  # check() said so
+        self.record("history", "wsgate", run, path, err, variant, load)
+
+    # ---- mode: cluster (1-3 nodes on one port and a Redis, or one wsgate alone)
+    def run_cluster(self):
+        p = self.p
+        if not self.redis_ok("cluster"):
+            return
+        log("cluster: no cluster and 1-3 nodes, %d x %ss per load: handshakes, fan-out to %d subscribers "
+            "unlimited and at %d publishes/s (nothing pinned)" % (p.runs, p.cl_dur, p.cl_subs, p.cl_rate))
+        for run in range(1, p.runs + 1):
+            for n in CLUSTER_NODES:
+                for load in ("handshake", "fanout", "rate"):
+                    self.cluster_run(n, load, run)
+
+    def cluster_run(self, n, load, run):
+        """n nodes (0: one wsgate without a cluster) started fresh with their own Redis; one load.
+        Nothing is pinned: the nodes, Redis and the generator share the machine's cores."""
+        p = self.p
+        redis = self.start_redis([]) if n else None
+        procs, port = self.start_nodes(max(n, 1), redis and redis[1], pin=[])
+        path = os.path.join(self.raw, "cluster-%d-%s-r%d.json" % (n, load, run))
+        args = ["--mode", "handshake" if load == "handshake" else "fanout", "--port", str(port)]
+        args += self.peer_args("wsgate")
+        if load == "handshake":
+            args += self.mode_args("handshake", "")
+        else:
+            args += ["--subscribers", str(p.cl_subs), "--window", "256", "--publisher", "ws",
+                     "--inflight", str(p.fanout_inflight)] + (["--rate", str(p.cl_rate)] if load == "rate" else [])
+        pids = [proc.pid for proc in procs] + ([redis[0].pid] if redis else [])
+        err, cpu = self.gen_sampled(path, p.cl_dur, args, pids, None if load == "handshake" else "publishing", pin=[])
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # all at once: each frees its claims in Redis as it goes
+        for proc in procs:
+            PROCS.stop(proc)
+        if redis:
+            PROCS.stop(redis[0])
+        err = " ".join(e for e in (err, self.check(path, "handshake" if load == "handshake" else "fanout")) if e)
+        if cpu:  # the nodes' and Redis's CPU over the generator's window
+            try:
+                r = json.load(open(path))
+                r.update(nodes_cpu_pct=round(sum(cpu["cpu_pct"][:len(procs)]), 2),
+                         redis_cpu_pct=cpu["cpu_pct"][-1] if redis else None, cpu_window_s=cpu["window_s"])
+                json.dump(r, open(path, "w"))
+            except (OSError, ValueError):
+                pass  # check() said so
+        self.record("cluster", "wsgate", run, path, err, str(n), load)
 
     # ---- mode: idle (several servers and generators at once)
     def idle_run(self, peer, n, run):
@@ -699,6 +916,7 @@ def setup(plan, modes, peers):
     need = not shutil.which("taskset") or not os.path.isdir(os.path.join(ROOT, "node_modules/ws"))
     need = need or ("node" in peers and not shutil.which("node"))
     need = need or (not plan.smoke and not shutil.which("gnuplot"))
+    need = need or (("history" in modes or "cluster" in modes) and not shutil.which("redis-server"))
     need = need or (("syscalls" in modes or "profile" in modes) and not plan.smoke and not shutil.which("perf"))
     if need:
         log("installing benchmark dependencies (scripts/install-deps.sh --bench)")

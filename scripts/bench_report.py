@@ -14,6 +14,8 @@ NAMES = {"wsgate": "wsgate", "lws": "lws-echo (raw lws)", "node": "Node.js ws", 
 SHORT = {"wsgate": "wsgate", "lws": "lws-echo", "node": "Node ws", "tcp": "tcp-echo", "uws": "uWS"}
 FANOUT_NAMES = {"wsgate/api": "wsgate, publisher POST /api/publish", "wsgate/ws": "wsgate, publisher a ws client",
                 "node/ws": "Node.js ws broadcast, publisher a ws client"}
+HISTORY_NAMES = {"on": "history on (bench config's default)", "off": "history off (size = 0)",
+                 "cluster-on": "cluster group + Redis, history on", "cluster-off": "cluster group + Redis, history off"}
 # (case, title, the generator's rate, the generator's count of operations in its window)
 SYS_CASES = [("echo:json", "per echoed message (JSON ping/pong)", "msgs_per_s", "replies"),
              ("echo:text", "per echoed message (bare-text ping/pong)", "msgs_per_s", "replies"),
@@ -99,6 +101,40 @@ def summarize(bench, plan):
                 t["publishes_per_s"] = stats([r.get("publishes_per_s") for r in rs])
                 t["subscribers"] = max(r.get("subscribers", 0) for r in rs)
                 S["fanout"][key] = t
+    if sel("history"):
+        S["history"] = {}
+        for v in HISTORY_NAMES:
+            top, fixed = good(sel("history", "wsgate", v, "max")), good(sel("history", "wsgate", v, "rate"))
+            if not top and not fixed:
+                continue
+            t = {"max": rate_table(top, "deliveries_per_s", "delivery"),
+                 "rate": rate_table(fixed, "deliveries_per_s", "delivery")}
+            t["max"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in top])
+            t["rate"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in fixed])
+            t["rss_kb_after"] = stats([r.get("server_rss_kb_after") for r in top + fixed])
+            t["history_entries"] = stats([r.get("wsgate_history_entries") for r in top + fixed])
+            # the cluster variants: Redis's CPU too (sampled over the generator's whole run)
+            t["max"]["redis_us_per_op"] = stats([r["redis_cpu_pct"] / 100.0 / r["deliveries_per_s"] * 1e6 for r in top
+                                                 if r.get("redis_cpu_pct") is not None and r.get("deliveries_per_s")])
+            t["rate"]["redis_cpu_pct"] = stats([r.get("redis_cpu_pct") for r in fixed])
+            S["history"][v] = t
+    if sel("cluster"):
+        S["cluster"] = {}
+        for n in sorted({r["variant"] for r in sel("cluster")}, key=int):
+            hs = good(sel("cluster", "wsgate", n, "handshake"))
+            fo, fixed = good(sel("cluster", "wsgate", n, "fanout")), good(sel("cluster", "wsgate", n, "rate"))
+            t = {"handshake": rate_table(hs, "handshakes_per_s", "upgrade"),
+                 "fanout": rate_table(fo, "deliveries_per_s", "delivery"),
+                 "rate": rate_table(fixed, "deliveries_per_s", "delivery")}
+            t["fanout"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in fo])
+            t["rate"]["publishes_per_s"] = stats([r.get("publishes_per_s") for r in fixed])
+            # the nodes' and Redis's CPU over the generator's window (bench.py samples it), per operation
+            for kind, key in (("handshake", "handshakes_per_s"), ("fanout", "deliveries_per_s")):
+                rs = {"handshake": hs, "fanout": fo}[kind]
+                for who in ("nodes", "redis"):
+                    t[kind][who + "_us_per_op"] = stats([r[who + "_cpu_pct"] / 100.0 / r[key] * 1e6 for r in rs
+                                                         if r.get(who + "_cpu_pct") is not None and r.get(key)])
+            S["cluster"][n] = t
     if sel("idle"):
         S["idle"] = summarize_idle(sel, plan)
     if sel("core"):
@@ -238,6 +274,59 @@ def tables(S):
         T.append((f"fanout: deliveries per second ({max(t['subscribers'] for t in f.values()):,} subscribers)",
                   ["server, publisher", "deliveries/s (median)", "publishes/s", "min - max", "vs wsgate (ws)",
                    "delivery latency p50 / p99 / p99.9 (us)", "server CPU", "CPU per delivery"], rows))
+    if S.get("history"):
+        h = S["history"]
+        base = med(h.get("on", {}).get("max", {}).get("rate"))
+        rows = []
+        for v, t in h.items():
+            top, fixed, rss = t["max"], t["rate"], t["rss_kb_after"]
+            rows.append([HISTORY_NAMES[v], f"**{fmt(med(top['rate']))}**" if top["rate"] else "n/a",
+                         f"{fmt(top['rate']['min'])} - {fmt(top['rate']['max'])}" if top["rate"] else "",
+                         f"{med(top['rate']) / base:.2f}" if base and top["rate"] else "n/a",
+                         fmt(med(top["publishes_per_s"])),
+                         (f"**{fmt(med(top['cpu_us_per_op']), 2)} us**" if top["cpu_us_per_op"] else "n/a") +
+                         (f" + Redis {fmt(med(top['redis_us_per_op']), 2)} us" if top["redis_us_per_op"] else ""),
+                         (f"{fmt(med(fixed['server_cpu_pct']), 1)}%" if fixed["server_cpu_pct"] else "n/a") +
+                         (f" + Redis {fmt(med(fixed['redis_cpu_pct']), 1)}%" if fixed["redis_cpu_pct"] else ""),
+                         f"{fmt(med(fixed['p50_us']))} / {fmt(med(fixed['p99_us']))}",
+                         f"{fmt(med(rss))} KB" if rss else "n/a", fmt(med(t["history_entries"]))])
+        T.append((f"history: publish and fan-out cost, history on and off ({plan_get(S, 'hist_subs', 100):,} "
+                  "subscribers, a ws publisher)",
+                  ["wsgate", "deliveries/s unlimited (median)", "min - max", "vs history on", "publishes/s",
+                   "CPU per delivery", f"server CPU at {plan_get(S, 'hist_rate', 1000):,} publishes/s",
+                   "there: latency p50 / p99 (us)", "RSS after", "history entries after"], rows))
+    if S.get("cluster"):
+        c = S["cluster"]
+        name = lambda n: "no cluster (one wsgate, no Redis)" if n == "0" else f"{n} node{'s' if n != '1' else ''} + Redis"
+
+        def cpu(t):
+            if not t["nodes_us_per_op"]:
+                return "n/a"
+            return f"{fmt(med(t['nodes_us_per_op']), 2)}" + (
+                f" + {fmt(med(t['redis_us_per_op']), 2)}" if t["redis_us_per_op"] else "") + " us"
+
+        def cells(t, base):
+            r = t["rate"]
+            if not r:
+                return ["n/a", "", "n/a"]
+            return [f"**{fmt(r['median'])}**", f"{fmt(r['min'])} - {fmt(r['max'])}",
+                    f"{r['median'] / base:.2f}" if base else "n/a"]
+        hs0 = med(c.get("0", {}).get("handshake", {}).get("rate"))
+        T.append(("cluster: handshakes per second (nothing pinned)",
+                  ["nodes", "handshakes/s (median)", "min - max", "vs no cluster", "latency p50 / p99 (us)",
+                   "CPU per handshake: nodes + Redis"],
+                  [[name(n)] + cells(t["handshake"], hs0) +
+                   [f"{fmt(med(t['handshake']['p50_us']))} / {fmt(med(t['handshake']['p99_us']))}", cpu(t["handshake"])]
+                   for n, t in c.items()]))
+        fo0 = med(c.get("0", {}).get("fanout", {}).get("rate"))
+        T.append((f"cluster: fan-out to {plan_get(S, 'cl_subs', 1000):,} subscribers (nothing pinned)",
+                  ["nodes", "deliveries/s, publishes as fast as acked (median)", "min - max", "vs no cluster",
+                   "publishes/s", "CPU per delivery: nodes + Redis",
+                   f"at {plan_get(S, 'cl_rate', 100):,} publishes/s: latency p50 / p99 (us)", "there: deliveries/s"],
+                  [[name(n)] + cells(t["fanout"], fo0) +
+                   [fmt(med(t["fanout"]["publishes_per_s"])), cpu(t["fanout"]),
+                    f"{fmt(med(t['rate']['p50_us']))} / {fmt(med(t['rate']['p99_us']))}", fmt(med(t["rate"]["rate"]))]
+                   for n, t in c.items()]))
     if S.get("idle"):
         rows = []
         for n in sorted({int(n) for p in S["idle"] for n in S["idle"][p]}):
@@ -271,6 +360,10 @@ def tables(S):
             rows.append(["(sessions)"] + [fmt(sc[p]["ops"]) for p in peers])
         T.append((f"syscalls per op: {title}", ["system call"] + [SHORT[p] for p in peers], rows))
     return T
+
+
+def plan_get(S, key, default):
+    return S["plan"].get(key, default)
 
 
 def rate_row(key, t, base, names):
@@ -478,6 +571,21 @@ def results_md(S, plan, env):
   by exactly the operations they served. Idle: {plan.sys_idle_sessions:,} wsgate sessions counted for one heartbeat
   interval from the last one's welcome, which holds one ping and its pong per session. perf slows the server, so those runs' rates are not in the
   tables above.
+- **history**: wsgate alone, {plan.hist_subs} subscribers of one channel and a WebSocket publisher
+  ({plan.fanout_inflight} publishes unacknowledged), {plan.hist_dur} s per run, each variant and load with a fresh
+  server: unlimited, and at {plan.hist_rate:,} publishes/s. "History on" is the bench config as it is
+  (the default `history`: 100 messages per channel); "off" adds `history = {{ size = 0; }}`; RSS and
+  `wsgate_history_entries` (`/metrics`) are read after the load. The cluster variants add a `cluster`
+  group and a `redis-server` of their own on the server's CPU; its CPU is sampled over the
+  generator's whole run.
+- **cluster**: no cluster (one wsgate, no Redis), then 1, 2 and 3 nodes sharing one port
+  (`listen.reuse_port = true`, each with a `cluster` group) on a `redis-server` started for the run
+  (`--save "" --appendonly no`); fresh Redis and nodes for every load and run, {plan.cl_dur} s each.
+  Nothing is pinned: the nodes, Redis and the generator share the machine's cores. Loads:
+  handshakes (as in handshake, every admission a claim in Redis), fan-out to {plan.cl_subs:,} subscribers
+  spread over the nodes by the kernel with a WebSocket publisher as fast as it is acked (in a cluster
+  the ack means "handed to Redis"; without one, "queued to every subscriber"), and at
+  {plan.cl_rate} publishes/s (the delivery latency, the fair comparison).
 """)
     w("Commands (what `scripts/bench.sh` runs; ports vary per run):\n")
     w("```")
@@ -492,6 +600,13 @@ def results_md(S, plan, env):
       f"--inflight {plan.echo_inflight} --size {plan.echo_size} [--text-ping] --server-pid PID --peer wsgate|echo [--raw-tcp]")
     w(f"taskset -c 1 build-release/wsgate-bench --mode fanout --duration {plan.fanout_dur} --subscribers {plan.fanout_subs} "
       f"--publisher api --api-key KEY | --publisher ws --inflight {plan.fanout_inflight} --server-pid PID --peer wsgate|echo")
+    w(f"taskset -c 1 build-release/wsgate-bench --mode fanout --duration {plan.hist_dur} --subscribers {plan.hist_subs} "
+      f"--publisher ws --inflight {plan.fanout_inflight} [--rate {plan.hist_rate}] --server-pid PID --peer wsgate"
+      "   # history")
+    w("redis-server --port R --bind 127.0.0.1 --save '' --appendonly no   # history's cluster variants, cluster")
+    w("build-release/wsgate -c NODE.conf   # cluster: 1-3 of them, listen.reuse_port = true, cluster = { redis; node }")
+    w(f"build-release/wsgate-bench --mode handshake --duration {plan.cl_dur} ... | --mode fanout --duration {plan.cl_dur} "
+      f"--subscribers {plan.cl_subs} --publisher ws --inflight {plan.fanout_inflight} [--rate {plan.cl_rate}]   # cluster")
     w("taskset -c 1 build-release/wsgate-bench --mode idle --connections N/procs --window 256 --server-pid PID "
       "--device-prefix gIn --sources 127.0.I.2,127.0.I.3,127.0.I.4   # one per server process, all at once")
     w(f"taskset -c 0 build-release/wsgate-bench-core {plan.core_max}")
@@ -500,7 +615,7 @@ def results_md(S, plan, env):
     w("taskset -c 1 build-release/wsgate-bench ... --perf-control F")
     w("```\n")
     w("One mode only, e.g. before and after a change: `scripts/bench.sh --mode echo` (or `handshake`, `idle`, "
-      "`fanout`, `syscalls`; several with commas; `--peers wsgate,lws`, `--runs 1`) prints these tables and writes "
+      "`fanout`, `history`, `cluster`, `syscalls`; several with commas; `--peers wsgate,lws`, `--runs 1`) prints these tables and writes "
       "nothing here.\n")
     T = tables(S)
     if any(title.startswith(("handshake", "echo", "fanout")) for title, _, _ in T):
@@ -513,6 +628,24 @@ def results_md(S, plan, env):
         w("![latency percentiles](latency.png)\n")
         w("The percentiles are under full load, so they are mostly queueing: at saturation the round trip is about "
           "in-flight messages / rate.\n")
+    for title, head, rows in T:
+        if title.startswith("history"):
+            w("## History on and off (issue 18)\n")
+            w("What keeping a channel's history costs a publish and its fan-out: the same load against wsgate "
+              "with its default history (every publish appends a reference to the already framed delivery to "
+              "the channel's ring) and with `history = { size = 0; }`, alone and as one node of a cluster.\n")
+            md_table(w, head, rows)
+        if title.startswith("cluster: handshakes"):
+            w("## Cluster on Redis (issue 17)\n")
+            w("What the cluster costs and gives on one machine: handshakes/s (each admission claims its "
+              "(user, device) in Redis), fan-out deliveries/s and delivery latency at a fixed publish rate, "
+              "for one wsgate alone and for 1, 2 and 3 nodes sharing the port, with the CPU the nodes and "
+              "Redis spend per operation. With 2 cores for the nodes, Redis and the generator, more nodes "
+              "cannot each have a core of their own. In a cluster a publish is acked once handed to Redis, "
+              "alone once queued to every subscriber: the fixed-rate latency is the fair comparison.\n")
+        if title.startswith("cluster"):
+            w(f"### {title[len('cluster: '):]}\n")
+            md_table(w, head, rows)
     for s in S["skipped"]:
         w(f"{s}\n")
     if S.get("idle"):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what wsgate needs from Debian's packages; with --test also the test
 # tools (Python websockets, nginx, cppcheck, clang-format, mandoc, dpkg-dev, redis-server from
-# Debian; wscat from npm), with --bench also the benchmark tools (gnuplot, Node ws). Idempotent: it
-# asks apt only for what is missing, and runs 'apt-get update' at most once.
+# Debian; wscat from npm), with --bench also the benchmark tools (gnuplot, Node ws, perf,
+# redis-server). Idempotent: it asks apt only for what is missing, and runs 'apt-get update'
+# at most once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,9 @@ build_packages=(gcc make cmake pkg-config libwebsockets-dev libwebsockets-evlib-
 test_packages=(python3 python3-websockets nodejs npm nginx cppcheck clang-format mandoc dpkg-dev file systemd man-db
 	clang libclang-rt-14-dev clang-tidy)
 
-# linux-perf: bench's system calls per operation (perf stat) and profiles; strace to look closer
-bench_packages=(gnuplot-nox nodejs npm util-linux linux-perf strace)
+# linux-perf: bench's system calls per operation (perf stat) and profiles; strace to look closer;
+# redis-server: bench's cluster and history modes start their own Redis
+bench_packages=(gnuplot-nox nodejs npm util-linux linux-perf strace redis-server)
 
 # The cluster test (test_cluster.py) starts its own Redis on a loopback port.
 test_packages+=(redis-server)
