@@ -29,7 +29,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 export WSGATE_TEST_SANITIZED=1 # tests skip RSS bounds: ASan quarantines freed memory
 (cd build-asan && ctest --output-on-failure -j"$jobs")
 
-echo "== benchmark smoke (every mode and peer, about 20 s; the full run is scripts/bench.sh)"
+echo "== benchmark smoke (every mode and peer, about 50 s; the full run is scripts/bench.sh)"
 scripts/bench.sh --smoke
 
 # -- fuzzing and clang-tidy (issue 16): scripts/tidy.sh, scripts/fuzz.sh ----------
