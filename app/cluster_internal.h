@@ -23,6 +23,20 @@
 #define CLUSTER_KEY_MAX 512
 #define CLUSTER_SHA_HEX (2 * SHA_DIGEST_LENGTH + 1)
 
+/*
+ * Lua helpers for the channel scripts: a new incarnation's epoch (16 hex
+ * digits, unique per channel and Redis microsecond) and Redis's clock in ms.
+ */
+#define NEW_EPOCH                                                                                                      \
+	"local function new_epoch()\n"                                                                                 \
+	"  local t = redis.call('TIME')\n"                                                                             \
+	"  return string.sub(redis.sha1hex(KEYS[1] .. '/' .. t[1] .. '.' .. t[2]), 1, 16)\n"                           \
+	"end\n"                                                                                                        \
+	"local function now_ms()\n"                                                                                    \
+	"  local t = redis.call('TIME')\n"                                                                             \
+	"  return t[1] * 1000 + math.floor(t[2] / 1000)\n"                                                             \
+	"end\n"
+
 struct api_response;
 struct api_wait;
 struct position_request;
@@ -95,13 +109,18 @@ char *cluster_session_json(const struct session *s, const char *node);
 void cluster_update_presence(struct cluster *cl, struct session *s);
 
 /* cluster_channels.c */
+struct channel_keys {
+	char seq[CLUSTER_KEY_MAX], epoch[CLUSTER_KEY_MAX], history[CLUSTER_KEY_MAX];
+};
+/* The Redis keys of channel name: its seq, its epoch, its history stream. */
+void cluster_channel_keys(struct channel_keys *k, const char *name);
+/* The history bounds of a channel, as this node's configuration gives them (every node should agree). */
+struct wsg_history_limits cluster_history_limits(const struct cluster *cl, const char *name);
 void cluster_on_router_event(void *ctx, enum router_event event, const struct channel *c, void *owner);
 /* A message on "wsgate:DB:ch:C", or Redis confirming a (un)subscribe of it. */
 void cluster_on_channel_message(struct cluster *cl, const char *name, const char *payload, size_t len);
 void cluster_on_channel_subscribed(struct cluster *cl, const char *name);
 void cluster_on_channel_unsubscribed(struct cluster *cl, const char *name);
-/* "send\n..." and "disconnect\n..." on the all-nodes channel. */
-void cluster_on_broadcast(struct cluster *cl, char *payload, size_t len);
 /* The pub/sub connection is ready again: every channel with local subscribers subscribed again. */
 void cluster_channels_resubscribe(struct cluster *cl);
 /* The connections are gone: waiting subscribes answered from this node, unwanted channels forgotten. */
@@ -109,5 +128,9 @@ void cluster_channels_lost(struct cluster *cl);
 /* Redis is back: every channel's seq goes on from what its subscribers here last got. */
 void cluster_channels_raise_seqs(struct cluster *cl);
 void cluster_channels_free(struct cluster *cl);
+
+/* cluster_publish.c */
+/* "send\n..." and "disconnect\n..." on the all-nodes channel. */
+void cluster_on_broadcast(struct cluster *cl, char *payload, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 /* router: channels, subscriptions and their lifetimes. Leaks show under ASan. */
 #include "router.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "check.h"
@@ -136,6 +137,42 @@ static void test_observer(void)
 	router_free(&r);
 }
 
+/* A hold keeps references in order; the subscription's end cuts its link, the owner frees it. */
+static void test_hold_outlives_its_subscription(void)
+{
+	struct router r;
+	struct subscription_list a = { 0 };
+	struct subscription_hold hold = { 0 };
+	int owner;
+
+	if (!CHECK_EQ_INT(router_init(&r), 0))
+		return;
+	CHECK_EQ_INT(router_subscribe(&r, &a, &owner, "news"), 0);
+	struct subscription *sub = router_subscription(&r, &a, "news");
+	CHECK(sub != NULL && sub->owner == &owner);
+	CHECK(router_subscription(&r, &a, "sport") == NULL);
+	if (!sub)
+		return;
+	hold.sub = sub;
+	sub->hold = &hold;
+	struct outmsg *msg = outmsg_new("hello", 5);
+	if (!CHECK(msg != NULL))
+		return;
+	for (uint64_t seq = 1; seq <= 20; seq++) /* grows past its first capacity */
+		CHECK_EQ_INT(subscription_hold_push(&hold, msg, seq), 0);
+	CHECK_EQ_INT(hold.count, 20);
+	CHECK_EQ_INT(hold.seqs[19], 20);
+	CHECK_EQ_INT(hold.bytes, 20 * msg->len);
+	CHECK_EQ_INT(msg->refs, 21);
+	CHECK_EQ_INT(router_unsubscribe(&r, &a, "news"), 0);
+	CHECK(hold.sub == NULL); /* nobody is left to answer */
+	subscription_hold_clear(&hold);
+	CHECK_EQ_INT(hold.count, 0);
+	CHECK_EQ_INT(msg->refs, 1);
+	outmsg_unref(msg);
+	router_free(&r);
+}
+
 int main(void)
 {
 	RUN(test_subscribe_and_find);
@@ -143,5 +180,6 @@ int main(void)
 	RUN(test_unsubscribe_all_leaves_others);
 	RUN(test_many_channels_grow_the_table);
 	RUN(test_observer);
+	RUN(test_hold_outlives_its_subscription);
 	return check_summary();
 }
