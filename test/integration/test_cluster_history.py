@@ -8,7 +8,6 @@ when the history is too short, expired or of another epoch."""
 import json
 import os
 import signal
-import threading
 import time
 import unittest
 
@@ -70,12 +69,7 @@ class ClusterHistoryTest(HistoryTestBase):
             self.assertEqual(self.publish(n1 if i % 2 else n2, "news", i), i + 2)
         self.assertEqual(self.redis.command("XLEN", "wsgate:history:news"), 51)
         back, _ = self.open_session("alice", "d1", server=n2)  # replace-old: n1's stale one goes
-        again = self.subscribe(back, "news", since={"epoch": ack["epoch"], "seq": 1}, id=7)
-        self.assertEqual(again, {"type": "ack", "id": 7, "epoch": ack["epoch"], "seq": 51,
-                                 "recovered": True})
-        got = self.messages(back, 50)
-        self.assertEqual([(m["seq"], m["data"]) for m in got], [(i + 2, i) for i in range(50)])
-        self.assertEqual(list(got[0]), ["type", "channel", "from", "data", "seq", "ts"])
+        self.recover_the_fifty(back, ack["epoch"])
         self.assertEqual(self.publish(n1, "news", "live"), 52)
         live = self.messages(back, 1)[0]
         self.assertEqual((live["seq"], live["data"]), (52, "live"))
@@ -91,46 +85,7 @@ class ClusterHistoryTest(HistoryTestBase):
         self.assertEqual(self.history(n3, "channel=nothing.here")[0], 404)
 
     def test_publishes_racing_a_recovery_on_another_node_leave_no_gap_and_no_duplicate(self):
-        n1, n2 = self.node("n1"), self.node("n2")
-        sub, _ = self.open_session("alice", "d1", server=n1)
-        ack = self.subscribe(sub, "race.x")
-        publisher, _ = self.open_session("bob", "pub", server=n1)
-        stop = threading.Event()
-        sent = []
-
-        def publish():
-            start = time.monotonic()
-            while not stop.is_set():
-                due = start + len(sent) / 1000.0
-                if due > time.monotonic():
-                    time.sleep(due - time.monotonic())
-                publisher.send_text('{"type":"publish","channel":"race.x","data":%d}' % len(sent))
-                sent.append(1)
-
-        thread = threading.Thread(target=publish)
-        thread.start()
-        try:
-            time.sleep(0.3)
-            last = 0
-            deadline = time.monotonic() + 3
-            while last < 50 and time.monotonic() < deadline:
-                last = json.loads(sub.recv_text())["seq"]
-            self.kill(sub)
-            time.sleep(0.4)  # ~400 missed
-            back, _ = self.open_session("alice", "d2", server=n2)
-            again = self.subscribe(back, "race.x", since={"epoch": ack["epoch"], "seq": last})
-            self.assertTrue(again["recovered"], again)
-            self.assertGreater(again["seq"], last + 100)
-            time.sleep(0.4)  # live ones behind the replay
-        finally:
-            stop.set()
-            thread.join()
-        total = len(sent)
-        acks = [json.loads(publisher.recv_text()) for _ in range(total)]
-        self.assertEqual({a["type"] for a in acks}, {"ack"})
-        seqs = [m["seq"] for m in self.messages(back, total - last)]
-        self.assertEqual(seqs, list(range(last + 1, total + 1)))
-        back.expect_silence(0.15)
+        self.check_recovery_while_publishing(self.node("n1"), self.node("n2"))
 
     def test_deliveries_in_flight_around_the_answer_are_neither_lost_nor_doubled(self):
         """Redis paused while 300 publishes and then recovering subscribes queue up: on

@@ -5,6 +5,7 @@ order, then the live messages, or "recovered":false with the channel's current
 position when the history does not cover it. GET /api/history for the backend;
 POST /api/publish answers the message's seq; memory bounded and in /metrics."""
 
+import contextlib
 import json
 import os
 import re
@@ -72,6 +73,67 @@ class HistoryTestBase(WsgateTestCase):
     def messages(self, client, count):
         return [json.loads(client.recv_text()) for _ in range(count)]
 
+    def recover_the_fifty(self, client, epoch):
+        """Subscribes to "news" with since seq 1 of epoch, after 50 publishes (data 0-49, seq
+        2-51) the client missed: the exact ack, then exactly those 50 in order."""
+        again = self.subscribe(client, "news", since={"epoch": epoch, "seq": 1}, id=7)
+        self.assertEqual(again, {"type": "ack", "id": 7, "epoch": epoch, "seq": 51, "recovered": True})
+        got = self.messages(client, 50)
+        self.assertEqual([(m["seq"], m["data"]) for m in got], [(i + 2, i) for i in range(50)])
+        self.assertEqual(list(got[0]), ["type", "channel", "from", "data", "seq", "ts"])
+
+    def check_recovery_while_publishing(self, first, second):
+        """A subscriber on server first is cut off after ~50 messages of a publisher at
+        1,000 msg/s (on first), and comes back on server second with "since" while the
+        publisher goes on: from its position on, every seq exactly once, in order."""
+        sub, _ = self.open_session("alice", "d1", server=first)
+        ack = self.subscribe(sub, "race.x")
+        publisher, _ = self.open_session("bob", "pub", server=first)
+        with self.publishing(publisher, "race.x") as sent:
+            time.sleep(0.3)
+            last = 0
+            deadline = time.monotonic() + 3
+            while last < 50 and time.monotonic() < deadline:
+                last = json.loads(sub.recv_text())["seq"]
+            self.kill(sub)
+            time.sleep(0.4)                     # ~400 missed
+            back, _ = self.open_session("alice", "d2", server=second)
+            again = self.subscribe(back, "race.x", since={"epoch": ack["epoch"], "seq": last})
+            self.assertTrue(again["recovered"], again)
+            self.assertGreater(again["seq"], last + 100)
+            time.sleep(0.4)                     # live ones behind the replay
+        total = len(sent)
+        # every publish acked (the publisher's acks are read only now)
+        acks = [json.loads(publisher.recv_text()) for _ in range(total)]
+        self.assertEqual({a["type"] for a in acks}, {"ack"})
+        seqs = [m["seq"] for m in self.messages(back, total - last)]
+        self.assertEqual(seqs, list(range(last + 1, total + 1)))
+        back.expect_silence(0.15)
+
+    @contextlib.contextmanager
+    def publishing(self, publisher, channel, per_second=1000):
+        """Publishes through publisher at per_second from a thread while the block runs;
+        yields the list of what was sent so far (one entry per publish; data is its index)."""
+        stop = threading.Event()
+        sent = []
+
+        def publish():
+            start = time.monotonic()
+            while not stop.is_set():
+                due = start + len(sent) / per_second
+                if due > time.monotonic():
+                    time.sleep(due - time.monotonic())
+                publisher.send_text('{"type":"publish","channel":"%s","data":%d}' % (channel, len(sent)))
+                sent.append(1)
+
+        thread = threading.Thread(target=publish)
+        thread.start()
+        try:
+            yield sent
+        finally:
+            stop.set()
+            thread.join()
+
 
 class RecoveryTest(HistoryTestBase):
     def setUp(self):
@@ -90,12 +152,7 @@ class RecoveryTest(HistoryTestBase):
         for i in range(50):
             self.assertEqual(self.api_publish("news", i)["seq"], i + 2)
         back, _ = self.open_session("alice", "d2")
-        again = self.subscribe(back, "news", since={"epoch": ack["epoch"], "seq": 1}, id=7)
-        self.assertEqual(again, {"type": "ack", "id": 7, "epoch": ack["epoch"], "seq": 51,
-                                 "recovered": True})
-        got = self.messages(back, 50)
-        self.assertEqual([(m["seq"], m["data"]) for m in got], [(i + 2, i) for i in range(50)])
-        self.assertEqual(list(got[0]), ["type", "channel", "from", "data", "seq", "ts"])
+        self.recover_the_fifty(back, ack["epoch"])
         self.assertEqual(self.api_publish("news", "live")["seq"], 52)
         live = self.messages(back, 1)[0]
         self.assertEqual((live["seq"], live["data"]), (52, "live"))
@@ -234,46 +291,7 @@ class ReplayRaceTest(HistoryTestBase):
 
     def test_publishes_racing_the_replay_leave_no_gap_and_no_duplicate(self):
         self.start(history_channels=[{"channel": "race.**", "size": 10000}])
-        sub, _ = self.open_session("alice", "d1")
-        ack = self.subscribe(sub, "race.x")
-        publisher, _ = self.open_session("bob", "pub")
-        stop = threading.Event()
-        sent = []
-
-        def publish():
-            start = time.monotonic()
-            while not stop.is_set():
-                due = start + len(sent) / 1000.0
-                if due > time.monotonic():
-                    time.sleep(due - time.monotonic())
-                publisher.send_text('{"type":"publish","channel":"race.x","data":%d}' % len(sent))
-                sent.append(1)
-
-        thread = threading.Thread(target=publish)
-        thread.start()
-        try:
-            time.sleep(0.3)
-            last = 0
-            deadline = time.monotonic() + 3
-            while last < 50 and time.monotonic() < deadline:
-                last = json.loads(sub.recv_text())["seq"]
-            self.kill(sub)
-            time.sleep(0.4)                     # ~400 missed
-            back, _ = self.open_session("alice", "d2")
-            again = self.subscribe(back, "race.x", since={"epoch": ack["epoch"], "seq": last})
-            self.assertTrue(again["recovered"], again)
-            self.assertGreater(again["seq"], last + 100)
-            time.sleep(0.4)                     # live ones behind the replay
-        finally:
-            stop.set()
-            thread.join()
-        total = len(sent)
-        # every publish acked (the publisher's acks are read only now)
-        acks = [json.loads(publisher.recv_text()) for _ in range(total)]
-        self.assertEqual({a["type"] for a in acks}, {"ack"})
-        seqs = [m["seq"] for m in self.messages(back, total - last)]
-        self.assertEqual(seqs, list(range(last + 1, total + 1)))
-        back.expect_silence(0.15)
+        self.check_recovery_while_publishing(self.server, self.server)
 
 
 class HistoryApiTest(HistoryTestBase):
