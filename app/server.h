@@ -1,7 +1,7 @@
 /*
  * The running server: configuration, the lws context, the registry and the
  * heartbeat wheel, and the session lifecycle operations the protocol
- * callbacks dispatch to. The only module besides protocols/ that uses lws.
+ * callbacks dispatch to (app/server.c, app/handshake.c, app/session.c).
  */
 #ifndef WSGATE_SERVER_H
 #define WSGATE_SERVER_H
@@ -58,11 +58,13 @@ struct wsg_server {
 	struct cluster *cluster; /* NULL without a `cluster` group (app/cluster.c) */
 };
 
+/* ---- the process: context, listeners, tick, run loop (app/server.c) ---- */
 int server_init(struct wsg_server *server, struct wsg_config *config);
 /* Serves until SIGTERM/SIGINT, then closes every session with 1001 within grace_ms. */
 int server_run(struct wsg_server *server);
 void server_free(struct wsg_server *server);
 
+/* ---- the handshake decision and the session's start (app/handshake.c) ---- */
 /* The handshake decision for this connection (auth, origin, device, capacity, shutdown). */
 void server_decide(struct wsg_server *server, struct lws *wsi, struct auth_verdict *verdict);
 /* how: "status=403" for an HTTP refusal; refusals after the upgrade log at session end */
@@ -75,6 +77,7 @@ void server_log_refusal(struct wsg_server *server, struct lws *wsi, const struct
  * auth.reject = "http", where the caller answers with the HTTP status.
  */
 void server_session_begin(struct wsg_server *server, struct session *s, struct lws *wsi, struct auth_verdict *v);
+/* ---- a session's life and its close path (app/session.c) ---- */
 /* After the 101: admit (welcome, heartbeat) or carry out the refusal / repeat policy. */
 void session_established(struct session *s);
 /* Registers, welcomes and starts the heartbeat of a session whose (user, device) is its own (the cluster's claim). */
