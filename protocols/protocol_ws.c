@@ -1,7 +1,7 @@
 /*
  * The wsgate WebSocket protocol: one callback, one switch, each case handing
- * the event to a session operation in app/server.c. The handshake is decided
- * once, here in FILTER_PROTOCOL_CONNECTION; a refusal with auth.reject =
+ * the event to a session operation in app/session.c or app/handshake.c. The
+ * handshake is decided once, here in FILTER_PROTOCOL_CONNECTION; a refusal with auth.reject =
  * "http" is written as an HTTP status and JSON body right here too.
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
