@@ -243,11 +243,16 @@ int cluster_render_metrics(const struct wsg_server *server, char **body, size_t 
 		"# HELP wsgate_cluster_replaced_total Sessions here closed with 4002 for a newer one on another node.\n"
 		"# TYPE wsgate_cluster_replaced_total counter\nwsgate_cluster_replaced_total %llu\n"
 		"# HELP wsgate_cluster_messages_received_total Pub/sub messages received from Redis.\n"
-		"# TYPE wsgate_cluster_messages_received_total counter\nwsgate_cluster_messages_received_total %llu\n",
+		"# TYPE wsgate_cluster_messages_received_total counter\nwsgate_cluster_messages_received_total %llu\n"
+		"# HELP wsgate_cluster_positions_total Subscribes answered with the channel's position, by where it "
+		"came from: Redis, or this node (Redis down, or an unsubscribe before the answer).\n"
+		"# TYPE wsgate_cluster_positions_total counter\nwsgate_cluster_positions_total{from=\"redis\"} %llu\n"
+		"wsgate_cluster_positions_total{from=\"node\"} %llu\n",
 		cl->is_up ? 1 : 0, (unsigned long long)cl->reconnects, (unsigned long long)cl->claims_taken,
 		(unsigned long long)cl->claims_refused, (unsigned long long)cl->refused,
 		(unsigned long long)cl->local_admits, (unsigned long long)cl->replaced_remote,
-		(unsigned long long)cl->messages_in);
+		(unsigned long long)cl->messages_in, (unsigned long long)cl->positions_from_redis,
+		(unsigned long long)cl->positions_from_node);
 	if (n < 0)
 		return -1;
 	char *joined = realloc(*body, *len + (size_t)n + 1);
@@ -483,6 +488,7 @@ static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
 	cl->is_renew_outstanding = true;
 	redisAsyncCommand(cl->cmd, on_renew_reply, cl, "EVAL %s 0 %s %s %s", heartbeat_script, cl->conf.node, ttl,
 			  cl->instance);
+	cluster_channels_keep_alive(cl);
 }
 
 int cluster_init(struct wsg_server *server)

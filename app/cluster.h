@@ -73,6 +73,8 @@ typedef void (*cluster_answer_fn)(struct session *s, json_t *id, const struct ch
  */
 bool cluster_subscribe(struct session *s, struct subscription *sub, json_t *id, const char *since_epoch,
 		       uint64_t since_seq, cluster_answer_fn answer);
+/* Before an unsubscribe of sub: the subscribes of it still waiting for Redis are answered now, from this node. */
+void cluster_settle(struct subscription *sub);
 /*
  * A direct send or an API disconnect already carried out here, told to the
  * other nodes. Return WSG_DELIVERED_ACCEPTED when handed to Redis, 0 when

@@ -74,7 +74,7 @@ struct cluster {
 	char claim_sha[CLUSTER_SHA_HEX], release_sha[CLUSTER_SHA_HEX], publish_sha[CLUSTER_SHA_HEX],
 		position_sha[CLUSTER_SHA_HEX];
 	uint64_t reconnects, refused, local_admits, claims_taken, claims_refused, replaced_remote, messages_in;
-	uint64_t positions_asked, positions_local;
+	uint64_t positions_from_redis, positions_from_node;
 };
 
 /* The scripts EVALSHA runs, loaded by cluster.c on every new command connection. */
@@ -127,6 +127,8 @@ void cluster_channels_resubscribe(struct cluster *cl);
 void cluster_channels_lost(struct cluster *cl);
 /* Redis is back: every channel's seq goes on from what its subscribers here last got. */
 void cluster_channels_raise_seqs(struct cluster *cl);
+/* Every claim_ttl_ms / 3: the Redis keys of the channels with subscribers here are kept from expiring. */
+void cluster_channels_keep_alive(struct cluster *cl);
 void cluster_channels_free(struct cluster *cl);
 
 /* cluster_publish.c */

@@ -11,12 +11,15 @@
 #include "api.h"
 #include "channel.h"
 #include "cluster_internal.h"
+#include "log.h"
 #include "server.h"
 #include "util.h"
 
 /*
  * KEYS: seq, epoch, history. ARGV: pub/sub channel, the delivery before its seq and after it, history size,
- * ttl_ms. Returns the seq. A channel without an epoch starts a new incarnation (its old stream goes).
+ * ttl_ms. Returns the seq. A channel without an epoch starts a new incarnation (its old stream goes). With a
+ * history the keys live ttl_ms after the last publish, or longer while nodes with subscribers keep them
+ * (cluster_channels_keep_alive): a publish never shortens that.
  */
 const char cluster_publish_script[] =
 	NEW_EPOCH "local seq = redis.call('INCR', KEYS[1])\n"
@@ -36,7 +39,8 @@ const char cluster_publish_script[] =
 		  "    redis.call('DEL', KEYS[3])\n"
 		  "    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[4], id, 't', now_ms(), 'd', text)\n"
 		  "  end\n"
-		  "  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end\n"
+		  "  local keep = math.max(tonumber(ARGV[5]), redis.call('PTTL', KEYS[2]))\n"
+		  "  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], keep) end\n"
 		  "else\n"
 		  "  redis.call('PERSIST', KEYS[1])\n"
 		  "  redis.call('PERSIST', KEYS[2])\n"
@@ -46,7 +50,8 @@ const char cluster_publish_script[] =
 
 /*
  * KEYS: seq, epoch, history. ARGV: since, limit, ttl_ms. Returns {} for no such channel, else {seq, epoch,
- * complete, up to limit kept deliveries after since, oldest first}. Expired entries (the oldest) are skipped.
+ * complete, up to limit kept deliveries after since, oldest first}. Expired entries (the oldest) are skipped;
+ * complete: none is missing from since to the last returned.
  */
 static const char history_script[] =
 	NEW_EPOCH "local epoch = redis.call('GET', KEYS[2])\n"
@@ -54,20 +59,22 @@ static const char history_script[] =
 		  "local seq = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
 		  "local since, limit = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
 		  "local oldest = now_ms() - tonumber(ARGV[3])\n"
-		  "local out, first, from = {seq, epoch, 0}, nil, since + 1\n"
+		  "local out, expect, from, gap = {seq, epoch, 0}, since + 1, since + 1, false\n"
 		  "while #out - 3 < limit do\n"
 		  "  local kept = redis.call('XRANGE', KEYS[3], string.format('%d-0', from), '+', 'COUNT',\n"
 		  "                           limit - (#out - 3))\n"
 		  "  if #kept == 0 then break end\n"
 		  "  for _, e in ipairs(kept) do\n"
 		  "    if tonumber(e[2][2]) > oldest then\n"
-		  "      first = first or tonumber(string.match(e[1], '^%d+'))\n"
+		  "      local n = tonumber(string.match(e[1], '^%d+'))\n"
+		  "      gap = gap or n ~= expect\n"
+		  "      expect = n + 1\n"
 		  "      out[#out + 1] = e[2][4]\n"
 		  "    end\n"
 		  "  end\n"
 		  "  from = tonumber(string.match(kept[#kept][1], '^%d+')) + 1\n"
 		  "end\n"
-		  "if since >= seq or first == since + 1 then out[3] = 1 end\n"
+		  "if since >= seq or (#out > 3 and not gap) then out[3] = 1 end\n"
 		  "return out\n";
 
 /* "send\nORIGIN\nUSER\nDELIVERY" and "disconnect\nORIGIN\nUSER\nDEVICE|*\nCODE\nREASON" from another node. */
@@ -141,13 +148,30 @@ static int send_publish(struct cluster *cl, const char *channel, const char *fro
 	return rc == REDIS_OK ? 0 : -1;
 }
 
+/* A publish Redis refused is logged; NOSCRIPT (someone ran SCRIPT FLUSH) loads the scripts again. */
+static bool publish_failed(struct cluster *cl, const redisReply *reply)
+{
+	if (!reply || reply->type != REDIS_REPLY_ERROR)
+		return false;
+	log_event(LOG_ERROR, "cluster", "msg=\"publish failed: %s\"", reply->str);
+	if (!strncmp(reply->str, "NOSCRIPT", 8) && cl->is_up)
+		cluster_load_scripts(cl);
+	return true;
+}
+
+static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	(void)ac;
+	publish_failed(privdata, r);
+}
+
 long long cluster_publish(struct wsg_server *server, const char *channel, const char *from, json_t *data)
 {
 	struct cluster *cl = cluster_of(server);
 
 	if (!cl->is_up)
 		return WSG_DELIVERED_UNAVAILABLE;
-	return send_publish(cl, channel, from, data, NULL, NULL) ? -1 : WSG_DELIVERED_ACCEPTED;
+	return send_publish(cl, channel, from, data, on_publish_reply, cl) ? -1 : WSG_DELIVERED_ACCEPTED;
 }
 
 static void on_api_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -155,7 +179,8 @@ static void on_api_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
 	struct api_wait *wait = privdata;
 	redisReply *reply = r;
 
-	(void)ac;
+	if (ac->data)
+		publish_failed(ac->data, reply);
 	if (!reply || reply->type != REDIS_REPLY_INTEGER)
 		return cluster_finish_wait(wait, 503,
 					   json_pack("{s:s}", "error", "cluster: Redis did not take the publish"));

@@ -200,11 +200,14 @@ static int do_subscribe(struct session *s, struct request *req)
 	    !router_is_subscribed(&server->router, &s->subscriptions, req->channel))
 		return reply_error(s, req->id, "limit_exceeded", "too many subscriptions (limits.max_subscriptions)");
 	router_expire(&server->router, now_ms); /* an expired history is a new incarnation */
-	if (router_subscribe(&server->router, &s->subscriptions, s, req->channel) < 0)
+	int rc = router_subscribe(&server->router, &s->subscriptions, s, req->channel);
+	if (rc < 0)
 		return -1;
 	struct subscription *sub = router_subscription(&server->router, &s->subscriptions, req->channel);
-	if (cluster_subscribe(s, sub, req->id, req->has_since ? req->since_epoch : NULL, req->since_seq,
-			      answer_subscribe))
+	/* subscribed already and live, no since: it has had everything up to the channel's seq here */
+	bool is_known_here = rc == 1 && !req->has_since && !sub->hold;
+	if (!is_known_here && cluster_subscribe(s, sub, req->id, req->has_since ? req->since_epoch : NULL,
+						req->since_seq, answer_subscribe))
 		return 0;
 	struct channel *c = sub->channel;
 	struct channel_position pos = { c->epoch, c->seq, -1 };
@@ -214,6 +217,16 @@ static int do_subscribe(struct session *s, struct request *req)
 	if (pos.recovered == 1 && c->history && req->since_seq < c->seq)
 		history_since(c->history, req->since_seq, SIZE_MAX, replay_one, s);
 	return 0;
+}
+
+/* A subscribe of it still waiting for the cluster's answer is answered first (from this node), then it goes. */
+static void unsubscribe(struct session *s, const char *channel)
+{
+	struct subscription *sub = router_subscription(&s->server->router, &s->subscriptions, channel);
+
+	if (sub && sub->hold)
+		cluster_settle(sub);
+	router_unsubscribe(&s->server->router, &s->subscriptions, channel);
 }
 
 static int do_publish(struct session *s, struct request *req)
@@ -245,12 +258,15 @@ static int dispatch(struct session *s, struct request *req)
 	case REQUEST_PING: {
 		char pong[256];
 		len = message_pong_to(req, pong, sizeof(pong));
-		return len ? queue_reply(s, pong, len) : reply(s, message_pong(req->id, &len), len);
+		if (len)
+			return queue_reply(s, pong, len);
+		char *text = message_pong(req->id, &len);
+		return reply(s, text, len);
 	}
 	case REQUEST_SUBSCRIBE:
 		return do_subscribe(s, req);
 	case REQUEST_UNSUBSCRIBE:
-		router_unsubscribe(&s->server->router, &s->subscriptions, req->channel);
+		unsubscribe(s, req->channel);
 		return reply_ack(s, req->id, -1);
 	case REQUEST_PUBLISH:
 		return do_publish(s, req);
@@ -302,7 +318,6 @@ static void tell_unsubscribed(struct session *s, const char *channel)
 /* Drops the subscriptions the session's (new) token no longer allows. */
 static void enforce_subscriptions(struct session *s)
 {
-	struct wsg_server *server = s->server;
 	const struct wsg_globs *allowed = &s->token->subscribe;
 
 	for (struct subscription *sub = s->subscriptions.first, *next; sub; sub = next) {
@@ -312,7 +327,7 @@ static void enforce_subscriptions(struct session *s)
 			continue;
 		/* the channel (and its name) goes with its last subscriber */
 		util_strlcpy(channel, sub->channel->name, sizeof(channel));
-		router_unsubscribe(&server->router, &s->subscriptions, channel);
+		unsubscribe(s, channel);
 		tell_unsubscribed(s, channel);
 	}
 }

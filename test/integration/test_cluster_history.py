@@ -141,6 +141,41 @@ class ClusterHistoryTest(HistoryTestBase):
         self.assertEqual([m["seq"] for m in self.messages(late, 300)], list(range(2, 302)))
         late.expect_silence(0.2)
 
+    def test_subscribes_waiting_for_redis_are_all_answered_in_order(self):
+        """While Redis is paused: a subscribe then an unsubscribe of it, two subscribes of one
+        channel, a repeated subscribe of a live subscription: every request is answered, in
+        order, with a real position, and no message is lost or doubled."""
+        n1, n2 = self.node("n1"), self.node("n2")
+        publisher, _ = self.open_session("bob", "pub", server=n2)
+        live, _ = self.open_session("alice", "d1", server=n1)
+        self.subscribe(live, "news")
+        for i in range(3):
+            self.publish(n1, "news", i)
+        self.assertEqual([m["seq"] for m in self.messages(live, 3)], [1, 2, 3])
+        other, _ = self.open_session("bob", "d1", server=n1)
+        self.addCleanup(lambda: self.redis.proc.poll() is None and self.redis.proc.send_signal(signal.SIGCONT))
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        other.send_text(json.dumps({"type": "subscribe", "id": 1, "channel": "news"}))
+        other.send_text(json.dumps({"type": "unsubscribe", "id": 2, "channel": "news"}))
+        other.send_text(json.dumps({"type": "subscribe", "id": 3, "channel": "news"}))
+        other.send_text(json.dumps({"type": "subscribe", "id": 4, "channel": "news"}))
+        live.send_text(json.dumps({"type": "subscribe", "id": 5, "channel": "news"}))
+        # answered from the node at once: an unsubscribe cannot wait
+        first, second = json.loads(other.recv_text()), json.loads(other.recv_text())
+        self.assertEqual((first["id"], first["seq"], second), (1, 3, {"type": "ack", "id": 2}))
+        self.assertEqual(json.loads(live.recv_text())["id"], 5)  # live already: answered here too
+        time.sleep(0.1)
+        self.redis.proc.send_signal(signal.SIGCONT)
+        # 3 is answered by Redis; 4 repeats a subscription live by then: answered here, after 3
+        third, fourth = json.loads(other.recv_text()), json.loads(other.recv_text())
+        self.assertEqual([(a["id"], a["epoch"], a["seq"]) for a in (third, fourth)],
+                         [(3, first["epoch"], 3), (4, first["epoch"], 3)])
+        publisher.send_text('{"type":"publish","channel":"news","data":"after"}')
+        self.assertEqual([(m["seq"], m["data"]) for m in self.messages(other, 1)], [(4, "after")])
+        self.assertEqual([(m["seq"], m["data"]) for m in self.messages(live, 1)], [(4, "after")])
+        other.expect_silence(0.15)
+        live.expect_silence(0.05)
+
     def test_what_the_history_cannot_cover_is_said_plainly(self):
         n1, n2 = self.node("n1"), self.node("n2")
         sub, _ = self.open_session("alice", "d1", server=n1)
@@ -149,6 +184,11 @@ class ClusterHistoryTest(HistoryTestBase):
         self.publish(n1, "short.x", "first")
         self.publish(n1, "brief.x", "first")
         self.messages(sub, 2)
+        # brief.x loses its only subscriber (a ghost would keep it alive: a channel with subscribers
+        # never expires); short.x's is cut off
+        sub.send_text(json.dumps({"type": "unsubscribe", "channel": "brief.x"}))
+        self.assertEqual(json.loads(sub.recv_text())["type"], "ack")
+        left = time.monotonic()
         self.kill(sub)
         for i in range(50):
             self.publish(n2, "short.x", i)
@@ -160,8 +200,10 @@ class ClusterHistoryTest(HistoryTestBase):
         # another epoch (a client from elsewhere, or before a restart)
         other = self.subscribe(back, "short.x", since={"epoch": "0123456789abcdef", "seq": 51})
         self.assertEqual((other["seq"], other["recovered"]), (51, False))
-        # expired: ttl_ms after its last publish the channel starts again with a new epoch
-        time.sleep(0.6)
+        # expired: ttl_ms after its last publish and its last subscriber (the node keeps a subscribed
+        # channel's keys for claim_ttl_ms at a time) the channel starts again with a new epoch
+        time.sleep(max(0, left + 1.5 + 0.3 - time.monotonic()))
+        self.assertIsNone(self.redis.command("GET", "wsgate:epoch:brief.x"))
         expired = self.subscribe(back, "brief.x", since={"epoch": brief["epoch"], "seq": 1})
         self.assertFalse(expired["recovered"], expired)
         self.assertEqual(expired["seq"], 0)
