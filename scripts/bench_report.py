@@ -727,10 +727,10 @@ def results_md(S, plan, env):
               "channels, so that every node holds a Redis subscription per channel and keeps the channels alive. "
               "The nodes' RSS and CPU per session are measured as in the idle table (whose row without the cluster "
               "has no subscriptions); Redis's commands per second, CPU and memory over the same window, which is "
-              f"exactly {plan_get(S, 'idle_cl_hold', 10.3) - 0.3:.0f} s: whole renewal intervals "
-              f"(`claim_ttl_ms = {plan_get(S, 'idle_cl_ttl', 15000)}`, renewed every "
-              f"{plan_get(S, 'idle_cl_ttl', 15000) / 3000.0:g} s by one script per node, with one channel "
-              "keep-alive script per node) and heartbeat intervals.\n")
+              f"exactly {plan_get(S, 'idle_cl_hold', 10.3) - 0.3:.0f} s: whole heartbeat intervals and whole "
+              f"renewal intervals (`claim_ttl_ms = {plan_get(S, 'idle_cl_ttl', 15000)}`: every "
+              f"{plan_get(S, 'idle_cl_ttl', 15000) / 3000.0:g} s each node runs one renewal script and one channel "
+              "keep-alive script, a `PTTL` per channel it has subscribers for).\n")
             md_table(w, head, rows)
             for line in idle_cluster_calls(S):
                 w(f"{line}\n")
