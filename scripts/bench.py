@@ -28,14 +28,18 @@ Modes (--mode, comma-separated or repeated; default: all of them):
              deliveries/s to 1,000 subscribers (publishes as fast as acked) and delivery latency at
              100 publishes/s; nodes, Redis and generator are not pinned (2 cores for all of them)
   idle       RSS per session and idle CPU at 1k..15k sessions (one process) and 50k (three
-             processes), wsgate heartbeat 5 s; server CPU per session per interval
+             processes), wsgate heartbeat 5 s; server CPU per session per interval. Then, at the
+             largest scale, the same over 3 wsgate nodes of one cluster on a redis-server of its
+             own (no persistence, claim_ttl_ms = 15000), each session subscribed to one of 100
+             channels: the nodes' RSS and CPU per session, and Redis while idle (commands/s,
+             scripts/s, CPU, used_memory) over exactly two renewal intervals
   deadpeer   time for wsgate to close clients that stop answering pings
   syscalls   system calls per message, per handshake, per delivery and per idle session's
              heartbeat cycle (perf stat on the syscalls tracepoints) for wsgate and lws-echo (and
              uWebSockets)
   profile    perf record profiles of wsgate and lws-echo (full run only)
 
-  scripts/bench.sh                 every mode (about 18 minutes): writes docs/bench/RESULTS.md,
+  scripts/bench.sh                 every mode (about 20 minutes): writes docs/bench/RESULTS.md,
                                    docs/bench/*.png, docs/bench/results.json and profiles
   scripts/bench.sh --smoke         every mode and peer, short runs, nothing written; exits 1 if
                                    a run reports an error, never because of a number (CI)
@@ -43,7 +47,8 @@ Modes (--mode, comma-separated or repeated; default: all of them):
                                    the tables, writes nothing under docs/
   --peers wsgate,lws               only these peers (wsgate lws node tcp uws)
   --runs N                         runs per figure (median); default 3, --smoke 1
-  --scales 1000,50000              idle: these session counts (default 1000,5000,10000,15000,50000)
+  --scales 1000,50000              idle: these session counts (default 1000,5000,10000,15000,50000);
+                                   the cluster row runs at the largest
   --out DIR                        write RESULTS.md, charts, results.json and profiles to DIR
                                    (also after --mode, --peers or --runs); the full run's default
                                    is docs/bench
@@ -51,10 +56,10 @@ Modes (--mode, comma-separated or repeated; default: all of them):
   --report DIR [--out OUT]         no measuring: the tables (and docs) again from a kept scratch
                                    directory DIR
 
-Servers run on CPU 0, generators on CPU 1 (taskset; in cluster mode nothing is pinned). Every
-figure is the median of RUNS interleaved runs, each server started fresh. Builds into
-build-release/ (Release). Loopback only. Every process it starts is ended on exit (by pid), and
-every step has a timeout. Runs under /usr/bin/python3 with the standard library only.
+Servers (and idle's Redis) run on CPU 0, generators on CPU 1 (taskset; in cluster mode nothing
+is pinned). Every figure is the median of RUNS interleaved runs, each server started fresh.
+Builds into build-release/ (Release). Loopback only. Every process it starts is ended on exit (by
+pid), and every step has a timeout. Runs under /usr/bin/python3 with the standard library only.
 """
 import argparse
 import json
@@ -106,6 +111,10 @@ class Plan:
         self.idle_node_max = PER_PROC  # Node ws: one process only (50k Node takes too long)
         self.idle_hold = 1 if smoke else 10.5  # wsgate: two 5 s heartbeat cycles + a tick
         self.idle_hold_others = 1 if smoke else 5  # no periodic work: a shorter window suffices
+        # idle in a cluster: 3 nodes and a Redis at the largest idle scale; the window is whole
+        # renewal intervals (claim_ttl_ms / 3, the heartbeat's 5 s too): two, one in --smoke
+        self.idle_cl_nodes, self.idle_cl_channels, self.idle_cl_ttl = 3, 100, 15000
+        self.idle_cl_hold = (1 if smoke else 2) * self.idle_cl_ttl / 3000.0 + 0.3
         self.core_max = 10000 if smoke else 1000000
         self.dp_interval, self.dp_timeout, self.dp_clients = (300, 300, 3) if smoke else (1000, 1000, 10)
         self.sys_window = 1 if smoke else 4  # seconds per syscalls run
@@ -196,6 +205,54 @@ def metrics(port, names):
     return {k: int(float(v)) for k, v in re.findall(r"(?m)^(\w+) ([0-9.e+]+)\s*$", text) if k in names}
 
 
+def redis_info(port, section):
+    """INFO SECTION of the Redis on 'port' over a raw RESP connection: {field: text}."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(section), section.encode()))
+        data, want = b"", None  # the reply: $LEN\r\nTEXT\r\n
+        while want is None or len(data) < want:
+            d = c.recv(65536)
+            if not d:
+                raise OSError("redis closed the connection")
+            data += d
+            if want is None and b"\r\n" in data:
+                head = data[:data.index(b"\r\n")]
+                if not head.startswith(b"$"):
+                    raise ValueError("INFO %s: %r" % (section, head[:80]))
+                want = len(head) + 2 + int(head[1:]) + 2
+    text = data[data.index(b"\r\n") + 2:want - 2].decode("utf-8", "replace")
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
+
+
+def redis_sample(port, pid):
+    """What redis_window() compares: per-command call counts (INFO commandstats), totals, CPU."""
+    calls = {k[len("cmdstat_"):]: int(re.search(r"calls=(\d+)", v).group(1))
+             for k, v in redis_info(port, "commandstats").items() if k.startswith("cmdstat_")}
+    st = redis_info(port, "stats")
+    return {"t": time.time(), "calls": calls, "total": int(st["total_commands_processed"]), "ticks": cpu_ticks(pid),
+            "port": port}
+
+
+def redis_window(a, b, hz):
+    """Redis between two samples, its own INFO calls left out: commands/s (counted by INFO
+    commandstats, which includes the commands a script calls), scripts/s (EVAL, EVALSHA, FCALL),
+    the commands per name, CPU; and its memory and keys at the end."""
+    secs = b["t"] - a["t"]
+    calls = {k: v - a["calls"].get(k, 0) for k, v in b["calls"].items() if k != "info" and v > a["calls"].get(k, 0)}
+    mem, keys = redis_info(b["port"], "memory"), redis_info(b["port"], "keyspace")
+    return {"redis_window_s": round(secs, 3), "redis_calls": calls,
+            "redis_cmds_per_s": round(sum(calls.values()) / secs, 2),
+            "redis_scripts_per_s": round(sum(v for k, v in calls.items()
+                                             if k in ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"))
+                                         / secs, 2),
+            # total_commands_processed's count less the two INFOs of ours it includes (a's
+            # stats and b's commandstats): a cross-check of how Redis counts script calls
+            "redis_total_commands": b["total"] - a["total"] - 2,
+            "redis_cpu_pct": round((b["ticks"] - a["ticks"]) / hz / secs * 100, 2),
+            "redis_used_memory_b": int(mem["used_memory"]),
+            "redis_keys": int(re.search(r"keys=(\d+)", keys.get("db0", "keys=0")).group(1))}
+
+
 def rss_kb(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
@@ -255,9 +312,10 @@ class Bench:
                 except OSError:
                     continue  # someone else's: the machine is shared
 
-    def wsgate_conf(self, port, interval, timeout, groups=None, reuse_port=False, name=""):
+    def wsgate_conf(self, port, interval, timeout, groups=None, reuse_port=False, name="", subscribe=None):
         """A copy of conf/bench/wsgate-bench.conf with this run's port and heartbeat; 'groups'
-        ({name: "{ ... }"}) replace or add top-level groups (history, cluster)."""
+        ({name: "{ ... }"}) replace or add top-level groups (history, cluster); 'subscribe' (a
+        list of channel names or globs) replaces the bench token's subscribe permission."""
         text = open(os.path.join(ROOT, "conf/bench/wsgate-bench.conf")).read()
         text, n = re.subn(r"(?m)^(  port = )\d+;", r"\g<1>%d;" % port, text)
         text = re.sub(r"(?m)^(  interval_ms = )\d+;", r"\g<1>%d;" % interval, text)
@@ -266,6 +324,11 @@ class Bench:
             sys.exit("bench: cannot set the port in conf/bench/wsgate-bench.conf")
         if reuse_port:
             text = re.sub(r"(?m)^(  port = \d+;)$", r"\1\n  reuse_port = true;", text, count=1)
+        if subscribe:
+            text, k = re.subn(r"(?m)^(\s*subscribe = )\[[^]]*\];", lambda m: m.group(1) + "[ %s ];" % ", ".join(
+                '"%s"' % c for c in subscribe), text)
+            if k != 1:
+                sys.exit("bench: cannot set the token's subscribe in conf/bench/wsgate-bench.conf")
         for key, body in (groups or {}).items():
             group = "%s = %s;\n" % (key, body)
             text, k = re.subn(r"(?ms)^%s\s*=\s*\{.*?^\};\n" % key, lambda m: group, text)
@@ -320,18 +383,20 @@ class Bench:
         sys.stderr.write(open(log_path, errors="replace").read())
         sys.exit("bench: redis-server did not answer on port %d (its log is above)" % port)
 
-    def start_nodes(self, count, redis_port=None, groups=None, pin=None):
+    def start_nodes(self, count, redis_port=None, groups=None, pin=None, first=1, cluster_extra="", subscribe=None):
         """'count' wsgate processes on one port (listen.reuse_port when more than one); with
-        redis_port each has a cluster group (nodes n1..nN). Returns (processes, port) once each
-        has logged that it listens and, in a cluster, that it reached Redis."""
+        redis_port each has a cluster group (nodes n<first>..; 'cluster_extra' more of its
+        settings). Returns (processes, port) once each has logged that it listens and, in a
+        cluster, that it reached Redis."""
         port = self.free_port()
         procs = []
         for i in range(count):
-            name = "n%d" % (i + 1)
+            name = "n%d" % (i + first)
             g = dict(groups or {})
             if redis_port:
-                g["cluster"] = '{ redis = "redis://127.0.0.1:%d/0"; node = "%s"; }' % (redis_port, name)
-            conf = self.wsgate_conf(port, self.p.hb_interval, self.p.hb_timeout, g, count > 1, name)
+                g["cluster"] = '{ redis = "redis://127.0.0.1:%d/0"; node = "%s"; %s}' % (
+                    redis_port, name, cluster_extra + " " if cluster_extra else "")
+            conf = self.wsgate_conf(port, self.p.hb_interval, self.p.hb_timeout, g, count > 1, name, subscribe)
             log_path = os.path.join(self.logs, "wsgate-%d-%s.log" % (port, name))
             proc = PROCS.spawn((self.server_cpu if pin is None else pin) + [os.path.join(BUILD, "wsgate"), "-c", conf],
                                log_path, cwd=ROOT)
@@ -493,16 +558,16 @@ class Bench:
                 self.one_run("fanout", peer, run, variant)
 
     # ---- mode: history (one wsgate, or one cluster node and its Redis)
-    def redis_ok(self, mode):
+    def redis_ok(self, mode, what):
         if self.redis:
             return True
         self.skipped.append("%s: %s skipped (no redis-server; scripts/install-deps.sh --bench installs it)"
-                            % (mode, "the cluster variants" if mode == "history" else "every case"))
+                            % (mode, what))
         return False
 
     def run_history(self):
         p = self.p
-        variants = HISTORY_VARIANTS if self.redis_ok("history") else HISTORY_VARIANTS[:2]
+        variants = HISTORY_VARIANTS if self.redis_ok("history", "the cluster variants") else HISTORY_VARIANTS[:2]
         log("history: %s, %d x %ss, %d subscribers, a ws publisher unlimited and at %d publishes/s"
             % (" ".join(variants), p.runs, p.hist_dur, p.hist_subs, p.hist_rate))
         for run in range(1, p.runs + 1):
@@ -548,7 +613,7 @@ class Bench:
     # ---- mode: cluster (1-3 nodes on one port and a Redis, or one wsgate alone)
     def run_cluster(self):
         p = self.p
-        if not self.redis_ok("cluster"):
+        if not self.redis_ok("cluster", "every case"):
             return
         log("cluster: no cluster and 1-3 nodes, %d x %ss per load: handshakes, fan-out to %d subscribers "
             "unlimited and at %d publishes/s (nothing pinned)" % (p.runs, p.cl_dur, p.cl_subs, p.cl_rate))
@@ -592,25 +657,38 @@ class Bench:
         self.record("cluster", "wsgate", run, path, err, str(n), load)
 
     # ---- mode: idle (several servers and generators at once)
-    def idle_run(self, peer, n, run):
+    def idle_run(self, peer, n, run, cluster=False):
         """N sessions over ceil(N / PER_PROC) fresh servers, one generator each, all at once. When
         every generator has said that all its sessions are open, the servers' CPU is sampled over
-        'hold' seconds; then SIGINT ends the generators (through timeout, which passes it on)."""
+        'hold' seconds; then SIGINT ends the generators (through timeout, which passes it on).
+        cluster: the servers are idle_cl_nodes wsgate nodes (a port each) of one cluster on a
+        fresh Redis, each session subscribed to one of idle_cl_channels channels; Redis's command
+        counts, CPU and memory are sampled over the same window."""
         p = self.p
-        procs = (n + PER_PROC - 1) // PER_PROC
-        hold = p.idle_hold if peer == "wsgate" else p.idle_hold_others
+        procs = p.idle_cl_nodes if cluster else (n + PER_PROC - 1) // PER_PROC
+        hold = p.idle_cl_hold if cluster else p.idle_hold if peer == "wsgate" else p.idle_hold_others
         # a cap only: opening at a tenth of the measured handshake rate, all servers on CPU 0
         cap = round(n / (0.1 * self.hs_rate.get(peer, 3000)) + hold + 10, 1)
-        servers = [self.start_server(peer) for _ in range(procs)]
+        variant, tag = ("cluster", "idle-cluster") if cluster else ("", "idle")
+        redis = self.start_redis(self.server_cpu) if cluster else None
+        if cluster:  # a port per node, as without the cluster: each generator loads one process
+            servers = []
+            for i in range(procs):
+                (proc,), port = self.start_nodes(1, redis[1], first=i + 1, subscribe=["bench", "bench.*"],
+                                                 cluster_extra="claim_ttl_ms = %d;" % p.idle_cl_ttl)
+                servers.append((proc, port))
+        else:
+            servers = [self.start_server(peer) for _ in range(procs)]
         files, gens = [], []
         for i, (proc, port) in enumerate(servers):
             each = n // procs + (1 if i < n % procs else 0)
-            path = os.path.join(self.raw, "idle-%s-%d-r%d-p%d.json" % (peer, n, run, i))
+            path = os.path.join(self.raw, "%s-%s-%d-r%d-p%d.json" % (tag, peer, n, run, i))
             files.append((path, each))
             gens.append(self.gen_bg(path, cap, [
                 "--mode", "idle", "--port", str(port), "--connections", str(each), "--window", "256",
                 "--server-pid", str(proc.pid), "--device-prefix", "g%dn" % i,
-                "--sources", ",".join("127.0.%d.%d" % (i + 1, k) for k in (2, 3, 4))] + self.peer_args(peer)))
+                "--sources", ",".join("127.0.%d.%d" % (i + 1, k) for k in (2, 3, 4))] + self.peer_args(peer) +
+                (["--channels", str(p.idle_cl_channels)] if cluster else [])))
         pids = [proc.pid for proc, _ in servers]
 
         def sample():
@@ -623,22 +701,27 @@ class Bench:
         t_launch = time.time()
         while not all_open() and all(g.poll() is None for g in gens) and time.time() < t_launch + cap:
             time.sleep(0.05)
-        cpu_path = os.path.join(self.raw, "idle-%s-%d-r%d-cpu.json" % (peer, n, run))
+        cpu_path = os.path.join(self.raw, "%s-%s-%d-r%d-cpu.json" % (tag, peer, n, run))
         try:
             opened = all_open()
             if opened:
                 time.sleep(0.3)  # the last welcomes and their log lines
+                ra = redis_sample(redis[1], redis[0].pid) if redis else None
                 a = sample()
                 time.sleep(hold - 0.3)
                 b = sample()
+                rb = redis_sample(redis[1], redis[0].pid) if redis else None
                 hz = os.sysconf("SC_CLK_TCK")
-                json.dump({"window_s": round(b[0] - a[0], 3), "open_s": round(a[0] - 0.3 - t_launch, 2),
-                           "cpu_pct": round((b[1] - a[1]) / hz / (b[0] - a[0]) * 100, 2),
-                           "rss_kb_start": a[2], "rss_kb_end": b[2], "processes": len(pids)}, open(cpu_path, "w"))
+                res = {"window_s": round(b[0] - a[0], 3), "open_s": round(a[0] - 0.3 - t_launch, 2),
+                       "cpu_pct": round((b[1] - a[1]) / hz / (b[0] - a[0]) * 100, 2),
+                       "rss_kb_start": a[2], "rss_kb_end": b[2], "processes": len(pids)}
+                if redis:
+                    res.update(redis_window(ra, rb, hz))
+                json.dump(res, open(cpu_path, "w"))
             # not all open within the cap: no CPU window (it would hold handshakes); the generators' note says it
-            self.record("idlecpu", peer, run, cpu_path if opened else "", "", scale=n)
+            self.record("idlecpu", peer, run, cpu_path if opened else "", "", variant, n)
         except (OSError, ValueError) as e:
-            self.record("idlecpu", peer, run, cpu_path, "cannot sample the servers: %s" % e, scale=n)
+            self.record("idlecpu", peer, run, cpu_path, "cannot sample the servers: %s" % e, variant, n)
         for g in gens:
             if g.poll() is None:
                 g.send_signal(signal.SIGINT)
@@ -647,28 +730,40 @@ class Bench:
             PROCS.live.remove(g)
             err = self.check(path, "idle", each)
             if not self.p.smoke and err and rc == 0 and not re.search(
-                    r"connect_errors|handshake_errors|protocol_errors|eof_closes|bad_replies|no result", err):
+                    r"connect_errors|handshake_errors|protocol_errors|eof_closes|bad_replies|subscribe_errors|"
+                    r"no result", err):
                 # not all open, server closes, close grace exceeded: a finding under load, kept as a note
-                self.record("idle", peer, run, path, "", scale=n)
+                self.record("idle", peer, run, path, "", variant, n)
                 self.records[-1]["note"] = err
                 continue
             if rc:
                 err = "generator exit %d %s %s" % (rc, open(path[:-5] + ".err").read(300), err)
-            self.record("idle", peer, run, path, err, scale=n)
+            self.record("idle", peer, run, path, err, variant, n)
+        for proc, _ in servers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # all at once: cluster nodes free their claims as they go
         for proc, _ in servers:
             PROCS.stop(proc, 5.0)
+        if redis:
+            PROCS.stop(redis[0])
 
     def run_idle(self):
         p = self.p
         peers = self.want("wsgate", "lws", "node", "uws")
-        log("idle: %s at %s sessions (node up to %d), wsgate heartbeat %d ms"
-            % (" ".join(peers), " ".join(map(str, p.idle_scales)), p.idle_node_max, p.hb_interval))
+        top = max(p.idle_scales)
+        cluster = top >= p.idle_cl_nodes and self.redis_ok("idle", "the cluster row")
+        log("idle: %s at %s sessions (node up to %d), wsgate heartbeat %d ms%s"
+            % (" ".join(peers), " ".join(map(str, p.idle_scales)), p.idle_node_max, p.hb_interval,
+               "; then %d sessions over %d cluster nodes and Redis, %d channels" % (
+                   top, p.idle_cl_nodes, p.idle_cl_channels) if cluster else ""))
         for run in range(1, p.runs + 1):
             for n in p.idle_scales:
                 for peer in peers:
                     if peer == "node" and (n > p.idle_node_max or n not in (1000, 10000)):
                         continue  # one Node process, and two points: a Node run takes long
                     self.idle_run(peer, n, run)
+            if cluster:
+                self.idle_run("wsgate", top, run, cluster=True)
 
     # ---- mode: deadpeer
     def run_deadpeer(self):
@@ -916,7 +1011,7 @@ def setup(plan, modes, peers):
     need = not shutil.which("taskset") or not os.path.isdir(os.path.join(ROOT, "node_modules/ws"))
     need = need or ("node" in peers and not shutil.which("node"))
     need = need or (not plan.smoke and not shutil.which("gnuplot"))
-    need = need or (("history" in modes or "cluster" in modes) and not shutil.which("redis-server"))
+    need = need or (any(m in modes for m in ("history", "cluster", "idle")) and not shutil.which("redis-server"))
     need = need or (("syscalls" in modes or "profile" in modes) and not plan.smoke and not shutil.which("perf"))
     if need:
         log("installing benchmark dependencies (scripts/install-deps.sh --bench)")

@@ -135,8 +135,10 @@ def summarize(bench, plan):
                     t[kind][who + "_us_per_op"] = stats([r[who + "_cpu_pct"] / 100.0 / r[key] * 1e6 for r in rs
                                                          if r.get(who + "_cpu_pct") is not None and r.get(key)])
             S["cluster"][n] = t
-    if sel("idle"):
+    if sel("idle", variant=""):
         S["idle"] = summarize_idle(sel, plan)
+    if sel("idle", variant="cluster"):
+        S["idle_cluster"] = summarize_idle(sel, plan, "cluster")
     if sel("core"):
         core = {}
         for r in sel("core"):
@@ -180,18 +182,17 @@ def summarize(bench, plan):
     return S
 
 
-def summarize_idle(sel, plan):
+def summarize_idle(sel, plan, variant=""):
+    """{peer: {sessions: figures}}; variant "cluster": the nodes of a cluster, and their Redis."""
     out = {}
     hb_s = plan.hb_interval / 1000.0
     for p in ("wsgate", "lws", "node", "uws"):
-        for n in plan.idle_scales:
-            rs = sel("idle", p, scale=str(n))
-            if not rs:
-                continue
+        for n in sorted({int(r["scale"]) for r in sel("idle", p, variant)}):
+            rs = sel("idle", p, variant, str(n))
             per_run = {}
             for r in rs:
                 per_run.setdefault(r["run"], []).append(r)
-            cpu_by_run = {r["run"]: r["result"] for r in sel("idlecpu", p, scale=str(n)) if r["result"]}
+            cpu_by_run = {r["run"]: r["result"] for r in sel("idlecpu", p, variant, str(n)) if r["result"]}
             rss, cpu, open_s, opened, notes, procs, all_open = [], [], [], [], [], 0, True
             for run, parts in sorted(per_run.items()):
                 notes += [x["note"] for x in parts if x.get("note")]
@@ -208,12 +209,21 @@ def summarize_idle(sel, plan):
                 if run in cpu_by_run:  # sampled only once every session was open
                     cpu.append(cpu_by_run[run]["cpu_pct"])
                 procs = len(res)
-            out.setdefault(p, {})[str(n)] = {
+            t = out.setdefault(p, {})[str(n)] = {
                 "processes": procs, "rss_per_session_b": stats(rss), "cpu_pct": stats(cpu),
                 # CPU per session per heartbeat interval: what one session's idle costs
                 "cpu_us_per_session_interval": stats([c / 100.0 * hb_s / n * 1e6 for c in cpu]),
                 "open_s": stats(open_s), "sessions_open": stats(opened), "all_open": all_open and bool(opened),
                 "notes": notes}
+            if variant == "cluster":  # Redis over the same window (bench.py's redis_window)
+                cw = [cpu_by_run[run] for run in sorted(cpu_by_run)]
+                for k in ("redis_cmds_per_s", "redis_scripts_per_s", "redis_cpu_pct", "redis_used_memory_b",
+                          "redis_keys", "redis_total_commands", "redis_window_s"):
+                    t[k] = stats([c.get(k) for c in cw])
+                t["redis_calls"] = cw[-1].get("redis_calls", {}) if cw else {}  # one run's, by command
+                t["channels"] = max([x["result"].get("channels", 0) for x in rs if x["result"]] or [0])
+                t["subscribed"] = stats([sum(x["result"].get("subscribed", 0) for x in parts if x["result"])
+                                         for parts in per_run.values()])
     return out
 
 
@@ -345,6 +355,29 @@ def tables(S):
                                                        "RSS per session (median, min - max)",
                                                        "idle CPU, % of a core (all processes)",
                                                        "CPU per session per 5 s interval", "time to open"], rows))
+    if S.get("idle_cluster", {}).get("wsgate"):
+        rows = []
+        for n, s in sorted(S["idle_cluster"]["wsgate"].items(), key=lambda kv: int(kv[0])):
+            r, c, cs = s["rss_per_session_b"], s["cpu_pct"], s["cpu_us_per_session_interval"]
+            alone = S.get("idle", {}).get("wsgate", {}).get(n)
+            ar, acs = alone and med(alone["rss_per_session_b"]), alone and med(alone["cpu_us_per_session_interval"])
+            opened = "" if s["all_open"] else f" (not all open: {fmt(med(s['sessions_open']))})"
+            rows.append([f"{int(n):,}", f"{s['processes']} + Redis", f"{s['channels']:,}",
+                         f"**{fmt(med(r))} B** ({fmt(r and r['min'])} - {fmt(r and r['max'])})" if r else "n/a",
+                         f"{fmt(med(c), 1)}%" if c else "n/a",
+                         f"**{fmt(med(cs), 2)} us**" if cs else "n/a",
+                         f"{fmt(ar)} B / {fmt(acs, 2)} us" if ar or acs else "not run",
+                         f"**{fmt(med(s['redis_cmds_per_s']), 1)}** / {fmt(med(s['redis_scripts_per_s']), 1)}"
+                         if s["redis_cmds_per_s"] else "n/a",
+                         f"{fmt(med(s['redis_cpu_pct']), 2)}%" if s["redis_cpu_pct"] else "n/a",
+                         f"{fmt(med(s['redis_used_memory_b']) / 1048576.0, 1)} MB / {fmt(med(s['redis_keys']))}"
+                         if s["redis_used_memory_b"] else "n/a",
+                         (fmt(med(s["open_s"]), 1) + " s" if med(s["open_s"]) is not None else "n/a") + opened])
+        T.append(("idle in a cluster: nodes' memory and CPU per session, Redis while idle",
+                  ["sessions", "nodes", "channels", "RSS per session (median, min - max)",
+                   "idle CPU, % of a core (all nodes)", "CPU per session per 5 s interval",
+                   "without the cluster (idle table): RSS / CPU per session", "Redis commands/s / of them scripts/s",
+                   "Redis CPU", "Redis used_memory / keys", "time to open (and subscribe)"], rows))
     for key, title, rate, _ in SYS_CASES:
         sc = S.get("syscalls", {}).get(key)
         if not sc:
@@ -390,9 +423,24 @@ def print_tables(S, f):
     if S.get("core"):
         print("\ncore: " + "; ".join(f"{int(n):,}: wheel {med(c['wheel_due_ns_per_session']):.1f} ns/session, "
                                      f"find {med(c['registry_find_ns']):.0f} ns" for n, c in S["core"].items()), file=f)
+    for line in idle_cluster_calls(S):
+        print("\n" + line, file=f)
     for s in S["skipped"]:
         print("\n" + s, file=f)
     f.flush()
+
+
+def idle_cluster_calls(S):
+    """One line per cluster idle scale: the commands Redis ran in one run's window, by name."""
+    out = []
+    for n, s in sorted(S.get("idle_cluster", {}).get("wsgate", {}).items(), key=lambda kv: int(kv[0])):
+        w = med(s.get("redis_window_s"))
+        if s.get("redis_calls") and w:
+            out.append(f"idle in a cluster, {int(n):,} sessions: Redis commands in one run's {w:.1f} s window "
+                       "(INFO commandstats, those inside scripts included): " +
+                       ", ".join(f"{k} {v:,}" for k, v in sorted(s["redis_calls"].items(), key=lambda kv: -kv[1])) +
+                       f"; total_commands_processed grew by {fmt(med(s['redis_total_commands']))}")
+    return out
 
 
 def md_table(w, head, rows, numeric=True):
@@ -563,7 +611,12 @@ def results_md(S, plan, env):
   {plan.idle_hold - 0.3:.1f} s from 0.3 s after the last session opened (wsgate: two heartbeat intervals; peers
   with no periodic work: {plan.idle_hold_others - 0.3:.1f} s); a run where not every session opened has no CPU figure.
   Clients answer wsgate's pings; lws-echo, Node and uWebSockets send none. Node is measured at
-  1k and 10k (one process).
+  1k and 10k (one process). Then the largest count again over {plan_get(S, 'idle_cl_nodes', 3)} wsgate nodes of one
+  cluster (each a port, a generator and a `cluster = {{ ...; claim_ttl_ms = {plan_get(S, 'idle_cl_ttl', 15000)}; }}`
+  group; the token may subscribe to `bench.*`) on a `redis-server` of its own on CPU 0, every session
+  subscribed to `bench.K` for K in turn from 0 to {plan_get(S, 'idle_cl_channels', 100) - 1} and open once the subscribe
+  is acked; the window is {plan_get(S, 'idle_cl_hold', 10.3) - 0.3:.0f} s, and Redis is read over it (`INFO commandstats`,
+  `INFO stats`, `INFO memory`, `/proc` for its CPU).
 - **syscalls per op**: one more {plan.sys_window} s run per case with `perf stat -e 'syscalls:sys_enter_*'`
   (the calls listed in `scripts/bench.py`, plus `raw_syscalls:sys_enter` for the total; "other" is the
   rest) attached to the server, started disabled (`-D -1 --control fifo:F`): the generator switches the
@@ -609,6 +662,10 @@ def results_md(S, plan, env):
       f"--subscribers {plan.cl_subs} --publisher ws --inflight {plan.fanout_inflight} [--rate {plan.cl_rate}]   # cluster")
     w("taskset -c 1 build-release/wsgate-bench --mode idle --connections N/procs --window 256 --server-pid PID "
       "--device-prefix gIn --sources 127.0.I.2,127.0.I.3,127.0.I.4   # one per server process, all at once")
+    w(f"taskset -c 0 redis-server ...; taskset -c 0 build-release/wsgate -c NODE.conf   # idle in a cluster: "
+      f"{plan_get(S, 'idle_cl_nodes', 3)} nodes, a port each")
+    w(f"taskset -c 1 build-release/wsgate-bench --mode idle ... --channels {plan_get(S, 'idle_cl_channels', 100)}   "
+      "# one per node, all at once")
     w(f"taskset -c 0 build-release/wsgate-bench-core {plan.core_max}")
     w("perf stat -x, -D -1 --control fifo:F -e syscalls:sys_enter_sendto,...,raw_syscalls:sys_enter -p PID "
       "-- sleep 100 &   # ended by SIGINT after the generator")
@@ -652,7 +709,7 @@ def results_md(S, plan, env):
         w("## Cost against scale\n")
         w("![RSS per session and idle CPU](scale.png)\n")
     for title, head, rows in T:
-        if title.startswith("idle"):
+        if title.startswith("idle:"):
             md_table(w, head, rows)
     for p, byn in S.get("idle", {}).items():
         for n, s in byn.items():
@@ -661,6 +718,26 @@ def results_md(S, plan, env):
     if S.get("idle", {}).get("node"):
         w("\nNode's RSS per session is what its heap grew by: V8 reserves heap ahead, so at 1k sessions the figure "
           "understates the real cost.\n")
+    for title, head, rows in T:
+        if title.startswith("idle in a cluster"):
+            w("## Idle sessions in a cluster (issue 17)\n")
+            w(f"What a cluster costs while nothing happens: the idle sessions spread over "
+              f"{plan_get(S, 'idle_cl_nodes', 3)} wsgate nodes (a port and a generator each) of one cluster on a "
+              f"`redis-server` of its own, each session subscribed to one of {plan_get(S, 'idle_cl_channels', 100)} "
+              "channels, so that every node holds a Redis subscription per channel and keeps the channels alive. "
+              "The nodes' RSS and CPU per session are measured as in the idle table (whose row without the cluster "
+              "has no subscriptions); Redis's commands per second, CPU and memory over the same window, which is "
+              f"exactly {plan_get(S, 'idle_cl_hold', 10.3) - 0.3:.0f} s: whole heartbeat intervals and whole "
+              f"renewal intervals (`claim_ttl_ms = {plan_get(S, 'idle_cl_ttl', 15000)}`: every "
+              f"{plan_get(S, 'idle_cl_ttl', 15000) / 3000.0:g} s each node runs one renewal script and one channel "
+              "keep-alive script, a `PTTL` per channel it has subscribers for).\n")
+            md_table(w, head, rows)
+            for line in idle_cluster_calls(S):
+                w(f"{line}\n")
+    for byn in S.get("idle_cluster", {}).values():
+        for n, s in byn.items():
+            for note in s["notes"]:
+                w(f"- note: cluster, {int(n):,} sessions: `{note}` (not counted as an error: the load is the finding)")
     if S.get("syscalls"):
         w("## System calls per operation\n")
     for title, head, rows in T:

@@ -1,10 +1,11 @@
 /*
  * wsgate-bench: a single-threaded epoll load generator for WebSocket servers (the
  * client side of RFC 6455) and for a raw TCP echo. Modes: handshake, echo (JSON or
- * bare text "ping"), fanout (publisher over the HTTP API or a WebSocket), idle. It
- * prints one key=value result line (and --json FILE). It must never leave loopback
- * and never run unbounded: every run ends after --duration (or at SIGINT) plus a
- * short close grace, and only 127.0.0.0/8 addresses are accepted.
+ * bare text "ping"), fanout (publisher over the HTTP API or a WebSocket), idle (each
+ * session optionally subscribed to one of N channels). It prints one key=value result
+ * line (and --json FILE). It must never leave loopback and never run unbounded: every
+ * run ends after --duration (or at SIGINT) plus a short close grace, and only
+ * 127.0.0.0/8 addresses are accepted.
  */
 #define _GNU_SOURCE /* memmem, strndup */
 #include <arpa/inet.h>
@@ -325,6 +326,7 @@ struct options {
 	unsigned size;
 	unsigned window;
 	unsigned subscribers;
+	unsigned channels; /* idle: each session subscribes to one of this many channels (0: none) */
 	double duration;
 	double rate;
 	pid_t server_pid;
@@ -380,7 +382,9 @@ static void usage(FILE *f)
 	      "  --text-ping        echo: send the bare text \"ping\" (wsgate: \"pong\" back; echo peers: \"ping\")\n"
 	      "  --window W         handshakes in progress at once (64)\n"
 	      "  --subscribers N    fanout: subscribers (100)\n"
-	      "  --channel NAME     fanout: channel (bench)\n"
+	      "  --channel NAME     fanout: channel; idle --channels: their prefix (bench)\n"
+	      "  --channels N       idle: each session subscribes to one of N channels, NAME.0 .. NAME.N-1 in\n"
+	      "                     turn, and counts as open once the subscribe is answered (0: none)\n"
 	      "  --publisher api|ws fanout: POST /api/publish (api), or a WebSocket client publishing (ws) (api)\n"
 	      "  --api-key KEY      fanout: backend API key for POST /api/publish\n"
 	      "  --rate R           fanout: publishes per second, 0 = as fast as acks allow (0); a wsgate\n"
@@ -413,6 +417,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "subscribers", required_argument, NULL, 'n' },
 		{ "channel", required_argument, NULL, 'C' },
+		{ "channels", required_argument, NULL, 'N' },
 		{ "api-key", required_argument, NULL, 'a' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "device-prefix", required_argument, NULL, 'D' },
@@ -487,6 +492,9 @@ static void parse_options(struct options *o, int argc, char **argv)
 		case 'C':
 			o->channel = optarg;
 			break;
+		case 'N':
+			o->channels = parse_count("channels", optarg, 0, 1000000);
+			break;
 		case 'a':
 			o->api_key = optarg;
 			break;
@@ -532,6 +540,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 		die("--mode fanout --publisher api needs --api-key and a wsgate peer");
 	if (!strcmp(o->mode, "idle") && !o->server_pid)
 		die("--mode idle needs --server-pid");
+	if (o->channels && strcmp(o->mode, "idle"))
+		die("--channels goes with --mode idle only");
 }
 
 /* ---- connections ---- */
@@ -562,7 +572,7 @@ struct conn {
 	enum conn_kind kind;
 	enum conn_state state;
 	bool ready;	 /* the mode may use it: upgraded and welcomed */
-	bool subscribed; /* fanout: the subscribe was answered */
+	bool subscribed; /* fanout, idle --channels: the subscribe was answered */
 	uint64_t started_ns;
 	char accept[32]; /* the Sec-WebSocket-Accept the server must answer */
 	struct buf in;	 /* received bytes not consumed yet (partial frame or response) */
@@ -627,6 +637,8 @@ struct fanout_state {
 
 struct idle_state {
 	long rss_before_kb, rss_open_kb, rss_end_kb;
+	/* --channels: subscribes sent, acked, refused, unanswered when their session ended */
+	uint64_t subscribes, subscribed, subscribe_errors, unanswered;
 };
 
 enum phase { PHASE_RUN, PHASE_CLOSING };
@@ -1504,7 +1516,14 @@ static void handshake_on_ready(struct bench *b, struct conn *c)
 	ws_start_close(b, c);
 }
 
-/* handshake and idle modes expect nothing after the welcome; anything else is ignored */
+static bool starts_with(const uint8_t *data, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && !memcmp(data, prefix, n);
+}
+
+/* handshake mode expects nothing after the welcome; anything else is ignored */
 static void ignore_message(struct bench *b, struct conn *c, const uint8_t *data, size_t len)
 {
 	(void)b, (void)c, (void)data, (void)len;
@@ -1532,7 +1551,12 @@ static void idle_start(struct bench *b)
 
 static void idle_on_settled(struct bench *b)
 {
+	const struct idle_state *s = &b->m.idle;
+
 	if (b->t_measure || !all_settled(b))
+		return;
+	/* --channels: every session that became ready has its subscribe answered (or is gone) */
+	if (b->opt.channels && s->subscribed + s->subscribe_errors + s->unanswered < b->ready_total)
 		return;
 	b->m.idle.rss_open_kb = proc_rss_kb(b->opt.server_pid);
 	measure_begin(b);
@@ -1544,13 +1568,41 @@ static void idle_on_settled(struct bench *b)
 
 static void idle_on_ready(struct bench *b, struct conn *c)
 {
-	(void)c;
+	char msg[192];
+	int n;
+
+	if (b->opt.channels) {
+		n = snprintf(msg, sizeof(msg), "{\"type\":\"subscribe\",\"channel\":\"%s.%" PRIu64 "\"}",
+			     b->opt.channel, b->m.idle.subscribes++ % b->opt.channels);
+		if (n < 0 || n >= (int)sizeof(msg))
+			die("--channel too long");
+		ws_send_text(b, c, msg, (size_t)n);
+		return; /* open once answered */
+	}
+	idle_on_settled(b);
+}
+
+/* --channels: the subscribe's answer; anything else (no publishes come) is ignored */
+static void idle_on_message(struct bench *b, struct conn *c, const uint8_t *data, size_t len)
+{
+	struct idle_state *s = &b->m.idle;
+
+	if (!b->opt.channels || c->subscribed)
+		return;
+	c->subscribed = true;
+	if (starts_with(data, len, "{\"type\":\"ack\""))
+		s->subscribed++;
+	else
+		s->subscribe_errors++; /* e.g. forbidden: the token may not subscribe to NAME.k */
 	idle_on_settled(b);
 }
 
 static void idle_on_closed(struct bench *b, struct conn *c)
 {
-	(void)c;
+	if (b->opt.channels && c->ready && !c->subscribed) {
+		c->subscribed = true;
+		b->m.idle.unanswered++;
+	}
 	idle_on_settled(b);
 }
 
@@ -1576,6 +1628,12 @@ static void idle_report(struct bench *b, struct result *r)
 		   open && s->rss_open_kb > 0 ? (double)(s->rss_open_kb - s->rss_before_kb) * 1024.0 / (double)open
 					      : 0);
 	result_num(r, "held_s", measure_seconds(b));
+	if (b->opt.channels) {
+		result_int(r, "channels", b->opt.channels);
+		result_int(r, "subscribed", s->subscribed);
+		result_int(r, "subscribe_errors", s->subscribe_errors);
+		result_int(r, "subscribes_unanswered", s->unanswered);
+	}
 }
 
 /* ---- mode: fanout ---- */
@@ -1696,13 +1754,6 @@ static bool json_uint(const uint8_t *data, size_t len, const char *key, uint64_t
 	for (*out = 0; p < end && *p >= '0' && *p <= '9'; p++)
 		*out = *out * 10 + (uint64_t)(*p - '0');
 	return true;
-}
-
-static bool starts_with(const uint8_t *data, size_t len, const char *prefix)
-{
-	size_t n = strlen(prefix);
-
-	return len >= n && !memcmp(data, prefix, n);
 }
 
 static void fanout_on_message(struct bench *b, struct conn *c, const uint8_t *data, size_t len)
@@ -1844,7 +1895,7 @@ static const struct mode modes[] = {
 	{ .name = "idle",
 	  .start = idle_start,
 	  .on_ready = idle_on_ready,
-	  .on_message = ignore_message,
+	  .on_message = idle_on_message,
 	  .on_closed = idle_on_closed,
 	  .on_deadline = idle_on_deadline,
 	  .report = idle_report },
