@@ -266,7 +266,7 @@ int subscription_hold_push(struct subscription_hold *hold, struct outmsg *msg, u
 {
 	if (hold->count == hold->capacity) {
 		size_t capacity = hold->capacity ? hold->capacity * 2 : 8;
-		struct outmsg **msgs = realloc(hold->msgs, capacity * sizeof(*msgs));
+		struct outmsg **msgs = realloc(hold->msgs, capacity * sizeof(struct outmsg *));
 		if (msgs)
 			hold->msgs = msgs;
 		uint64_t *seqs = msgs ? realloc(hold->seqs, capacity * sizeof(*seqs)) : NULL;
