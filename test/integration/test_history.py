@@ -8,13 +8,12 @@ POST /api/publish answers the message's seq; memory bounded and in /metrics."""
 import contextlib
 import json
 import os
-import re
 import socket
 import struct
 import threading
 import time
 
-from wsgate_harness import TOKENS, WsgateTestCase, main
+from wsgate_harness import TOKENS, WsgateTestCase, main, vm_rss_kb
 
 API_KEY = "history-test-api-key-0123"
 EPOCH_RE = r"[0-9a-f]{16}"
@@ -24,14 +23,6 @@ ALL = ["**"]
 def history_tokens():
     return [{"token": tok, "user": user, "subscribe": ALL, "publish": ALL, "send": ALL}
             for user, tok in TOKENS.items()]
-
-
-def vm_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/%d/status" % pid)
 
 
 class HistoryTestBase(WsgateTestCase):

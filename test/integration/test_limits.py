@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from wsgate_harness import OP_CLOSE, OP_TEXT, TOKENS, WsgateTestCase, main, parse_close_payload
+from wsgate_harness import (OP_CLOSE, OP_TEXT, TOKENS, WsgateTestCase, main, parse_close_payload,
+                            vm_rss_kb)
 
 API_KEY = "test-backend-api-key-0123"
 MAX_QUEUED = 65536
@@ -20,14 +21,6 @@ MESSAGE_SIZE = 8192
 def limit_tokens():
     return [{"token": token, "user": user, "subscribe": ["news", "chat.*"],
              "publish": ["chat.*"], "send": ["*"]} for user, token in TOKENS.items()]
-
-
-def vm_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/%d/status" % pid)
 
 
 def answer_close(client, code):

@@ -29,11 +29,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
-from wsgate_harness import (HOST, IO_TIMEOUT, OP_PING, TOKENS, WsgateTestCase,
-                            client_ssl_context, free_port, gen_certs, main, repo_root,
+from wsgate_harness import (HOST, IO_TIMEOUT, OP_PING, TOKENS, CertsTestCase, WsgateTestCase,
+                            client_ssl_context, free_port, main, repo_root,
                             run_async, run_wscat, welcome_re, ws_closed, ws_connect, ws_url)
 
 NGINX = os.environ.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
@@ -173,24 +172,14 @@ class Nginx:
             time.sleep(0.02)
 
 
-class NginxTestBase(WsgateTestCase):
+class NginxTestBase(CertsTestCase):
 
     @classmethod
     def setUpClass(cls):
         if not os.access(NGINX, os.X_OK):
             raise AssertionError("nginx not found at %s (apt-get install nginx, or set NGINX)"
                                  % NGINX)
-        cls.certdir = tempfile.mkdtemp(prefix="wsgate-certs-")
-        try:
-            gen_certs(cls.certdir)
-        except BaseException:
-            shutil.rmtree(cls.certdir, True)
-            raise
-        cls.cafile = os.path.join(cls.certdir, "ca.crt")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.certdir, True)
+        super().setUpClass()
 
     def start_behind_nginx(self, read_timeout=None, **overrides):
         """wsgate (trusting 127.0.0.1) and nginx in front of it."""

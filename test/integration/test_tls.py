@@ -10,9 +10,8 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 
-from wsgate_harness import (HOST, TOKENS, RawClient, WsgateTestCase, binary, client_ssl_context,
+from wsgate_harness import (HOST, TOKENS, RawClient, CertsTestCase, binary, client_ssl_context,
                             default_config, gen_certs, line_of, main, merge_config,
                             run_async, run_binary, run_wscat, to_libconfig, welcome_re,
                             ws_closed, ws_connect, ws_recv_json, ws_url)
@@ -20,25 +19,14 @@ from wsgate_harness import (HOST, TOKENS, RawClient, WsgateTestCase, binary, cli
 OPENSSL_TIMEOUT = 10
 
 
-class TlsTestBase(WsgateTestCase):
+class TlsTestBase(CertsTestCase):
     """Makes the certificates once; every test gets a server with ws + wss."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.certdir = tempfile.mkdtemp(prefix="wsgate-certs-")
-        try:
-            gen_certs(cls.certdir)
-            cls.otherdir = gen_certs(os.path.join(cls.certdir, "other"))   # a second CA + key
-        except BaseException:
-            shutil.rmtree(cls.certdir, True)
-            raise
-        cls.cafile = os.path.join(cls.certdir, "ca.crt")
+    def more_certs(cls):
+        cls.otherdir = gen_certs(os.path.join(cls.certdir, "other"))   # a second CA + key
         cls.cert = os.path.join(cls.certdir, "server.crt")
         cls.key = os.path.join(cls.certdir, "server.key")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.certdir, True)
 
     def start_tls_server(self, **overrides):
         overrides.setdefault("listen_tls", {"cert": self.cert, "key": self.key})

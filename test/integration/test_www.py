@@ -13,10 +13,8 @@
 
 import json
 import os
-import shutil
-import tempfile
 
-from wsgate_harness import (TOKENS, WsgateTestCase, gen_certs, http_request, main, repo_root,
+from wsgate_harness import (TOKENS, CertsTestCase, WsgateTestCase, main, repo_root,
                             ws_query)
 
 WWW = os.path.join(repo_root(), "www")
@@ -129,21 +127,7 @@ class StaticFilesTest(WsgateTestCase):
         self.assertEqual(response.status, 404)
 
 
-class StaticFilesTlsTest(WsgateTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.certdir = tempfile.mkdtemp(prefix="wsgate-certs-")
-        try:
-            gen_certs(cls.certdir)
-        except BaseException:
-            shutil.rmtree(cls.certdir, True)
-            raise
-        cls.cafile = os.path.join(cls.certdir, "ca.crt")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.certdir, True)
+class StaticFilesTlsTest(CertsTestCase):
 
     def test_wss_listener_serves_the_files_and_the_verdict(self):
         self.start_server(http={"root": WWW}, listen_tls={

@@ -187,6 +187,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def vm_rss_kb(pid):
+    """The resident set size of process pid, in kB (VmRSS of /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/%d/status" % pid)
+
+
 def gen_certs(directory, timeout=30):
     """Run scripts/gen-certs.sh DIRECTORY (a CA and a server certificate for
     localhost / 127.0.0.1); returns the directory. Files: ca.crt, ca.key,
@@ -918,3 +927,29 @@ class WsgateTestCase(unittest.TestCase):
         response = self.http("GET", "/metrics", server=server)
         self.assertEqual(response.status, 200, repr(response))
         return parse_metrics(response.body.decode("utf-8"))
+
+
+class CertsTestCase(WsgateTestCase):
+    """Makes a CA and a server certificate (scripts/gen-certs.sh) once per class:
+    certdir, cafile; more_certs() may make others in certdir before the tests run."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certdir = tempfile.mkdtemp(prefix="wsgate-certs-")
+        try:
+            gen_certs(cls.certdir)
+            cls.more_certs()
+        except BaseException:
+            shutil.rmtree(cls.certdir, True)
+            raise
+        cls.cafile = os.path.join(cls.certdir, "ca.crt")
+
+    @classmethod
+    def more_certs(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.certdir, True)
+        super().tearDownClass()
