@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from wsgate_harness import HOST, TOKENS, WsgateTestCase, main
+from wsgate_harness import HOST, TOKENS, WsgateTestCase, main, vm_rss_kb
 
 ATTEMPTS = int(os.environ.get("WSGATE_BURST_ATTEMPTS", "20000"))
 IN_FLIGHT = 500             # attempts in progress at once (the client's window)
@@ -23,14 +23,6 @@ SANITIZED = os.environ.get("WSGATE_TEST_SANITIZED") == "1"
 # True once wsgate gives freed heap back when idle (malloc_trim(0) in its loop):
 # then RSS must return to within 5% of the baseline, not only stop growing.
 TRIMS_WHEN_IDLE = True
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 class Burst:
@@ -132,7 +124,7 @@ class BurstTest(WsgateTestCase):
         """RSS once it is at most ``bound`` kB, or after 5 s."""
         deadline = time.monotonic() + 5
         while True:
-            rss = rss_kb(pid)
+            rss = vm_rss_kb(pid)
             if rss <= bound or time.monotonic() > deadline:
                 return rss
             time.sleep(0.2)
@@ -145,10 +137,13 @@ class BurstTest(WsgateTestCase):
         self.close_by_client(client)
         self.assertEqual(self.wait_sessions(0), 0)
         time.sleep(0.3)
-        baseline = rss_kb(pid)
+        baseline = vm_rss_kb(pid)
 
         elapsed, statuses = self.burst(server)
-        first = self.settled_rss(pid, baseline * 1.05)
+        # malloc_trim gives back all but a few percent; 256 kB more is heap layout (a leak of
+        # 100 bytes an attempt would be 2 MB)
+        first_bound = baseline * 1.05 + 256
+        first = self.settled_rss(pid, first_bound)
         if SANITIZED:
             return                  # RSS means little under ASan; one burst is the test
         # a second burst: what the first left behind is reused, nothing grows
@@ -164,7 +159,7 @@ class BurstTest(WsgateTestCase):
         self.assertLessEqual(second, baseline + MAX_SESSIONS * 8,
                              "RSS %d kB after the second burst, baseline %d kB" % (second, baseline))
         if TRIMS_WHEN_IDLE:
-            self.assertLessEqual(first, baseline * 1.05,
+            self.assertLessEqual(first, first_bound,
                                  "RSS %d kB after the burst, baseline %d kB" % (first, baseline))
         else:
             # glibc keeps the freed heap (the high-water mark of MAX_SESSIONS
